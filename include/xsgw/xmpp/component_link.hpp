@@ -1,0 +1,91 @@
+// The XEP-0114 link to the XMPP server: handshake, keepalive, reconnect.
+#pragma once
+
+#include "xsgw/core/config.hpp"
+#include "xsgw/core/event_loop.hpp"
+#include "xsgw/xmpp/backoff.hpp"
+
+#include <chrono>
+#include <functional>
+#include <gloox/connectionlistener.h>
+#include <gloox/loghandler.h>
+#include <memory>
+#include <string>
+
+namespace gloox {
+class Tag;
+}
+
+namespace xsgw::xmpp {
+
+class AcceptStream;
+class LoopConnection;
+
+/// Keeps one component stream to the XMPP server up for as long as it runs:
+/// every failure (refused, bad secret, conflict, server gone, silent link)
+/// is logged with its reason and followed by a reconnect after a backoff.
+class ComponentLink final : gloox::ConnectionListener, gloox::LogHandler {
+public:
+    /// Gets every stanza (message, presence, iq) the server routes to us.
+    using StanzaHandler = std::function<void(const gloox::Tag& stanza)>;
+    /// Hears link transitions: up after the handshake, down with a reason.
+    using StateHandler = std::function<void(bool up, const std::string& reason)>;
+
+    ComponentLink(core::EventLoop& loop, const core::XmppConfig& config);
+    ~ComponentLink() override;
+    ComponentLink(const ComponentLink&) = delete;
+    ComponentLink& operator=(const ComponentLink&) = delete;
+    ComponentLink(ComponentLink&&) = delete;
+    ComponentLink& operator=(ComponentLink&&) = delete;
+
+    void set_stanza_handler(StanzaHandler handler) { on_stanza_ = std::move(handler); }
+    void set_state_handler(StateHandler handler) { on_state_ = std::move(handler); }
+
+    /// Makes the first connection attempt; later ones follow by themselves.
+    void start();
+    /// Closes the stream and stops reconnecting.
+    void stop();
+    /// True between a successful handshake and the next failure.
+    bool up() const { return up_; }
+    /// Sends a stanza (taking ownership); false, and nothing sent, while the link is down (X2).
+    bool send(gloox::Tag* stanza);
+    /// The component domain; every stanza we send is from it (X4).
+    const std::string& domain() const { return config_.component; }
+    /// Connection attempts made so far.
+    unsigned attempts() const { return attempts_; }
+    /// Bytes accepted by send() but not yet written to the socket.
+    std::size_t pending_bytes() const;
+    /// Why the link last went down or an attempt failed; empty before any failure.
+    const std::string& last_failure() const { return last_failure_; }
+
+private:
+    void onConnect() override;
+    void onDisconnect(gloox::ConnectionError error) override;
+    bool onTLSConnect(const gloox::CertInfo& info) override;
+    void handleLog(gloox::LogLevel level, gloox::LogArea area, const std::string& message) override;
+
+    void attempt();
+    void link_failed(const std::string& reason);
+    void keepalive_tick();
+    void keepalive_expired();
+    std::string describe(gloox::ConnectionError error) const;
+
+    core::EventLoop& loop_;
+    core::XmppConfig config_;
+    Backoff backoff_;
+    core::Timer reconnect_timer_;
+    core::Timer keepalive_timer_;
+    std::unique_ptr<AcceptStream> stream_;
+    LoopConnection* connection_ = nullptr; // owned by stream_
+    StanzaHandler on_stanza_;
+    StateHandler on_state_;
+    std::chrono::steady_clock::time_point last_rx_{};
+    std::string pending_reason_;
+    std::string last_failure_;
+    unsigned attempts_ = 0;
+    unsigned keepalive_id_ = 0;
+    bool up_ = false;
+    bool stopped_ = false;
+};
+
+} // namespace xsgw::xmpp

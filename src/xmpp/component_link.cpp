@@ -1,0 +1,307 @@
+#include "xsgw/xmpp/component_link.hpp"
+
+#include "xsgw/xmpp/loop_connection.hpp"
+
+#include <array>
+#include <fmt/format.h>
+#include <gloox/component.h>
+#include <gloox/tag.h>
+#include <random>
+#include <spdlog/spdlog.h>
+#include <utility>
+
+namespace xsgw::xmpp {
+
+/// gloox's Component with stanza dispatch taken over: gloox keeps the stream
+/// and the handshake, every stanza goes to our handler whatever its namespace.
+class AcceptStream final : public gloox::Component {
+public:
+    AcceptStream(const core::XmppConfig& config, ComponentLink::StanzaHandler& handler)
+        : gloox::Component(gloox::XMLNS_COMPONENT_ACCEPT, config.host, config.component,
+                           config.secret, config.port),
+          handler_(handler) {}
+    AcceptStream(const AcceptStream&) = delete;
+    AcceptStream& operator=(const AcceptStream&) = delete;
+    AcceptStream(AcceptStream&&) = delete;
+    AcceptStream& operator=(AcceptStream&&) = delete;
+    ~AcceptStream() override = default;
+
+    bool handshaken() const { return handshaken_; }
+
+protected:
+    bool handleNormalNode(gloox::Tag* tag) override {
+        if (tag->name() == "handshake") {
+            // jabberd2 answers <handshake xmlns='jabber:component:accept'></handshake>.
+            handshaken_ = true;
+            return gloox::Component::handleNormalNode(tag);
+        }
+        const std::string ns = tag->xmlns();
+        const bool stanza_ns =
+            ns.empty() || ns == gloox::XMLNS_CLIENT || ns == gloox::XMLNS_COMPONENT_ACCEPT; // X5
+        const std::string& name = tag->name();
+        if (handshaken_ && stanza_ns && (name == "message" || name == "presence" || name == "iq")) {
+            if (handler_) handler_(*tag);
+        } else {
+            spdlog::debug("xmpp: ignoring <{} xmlns='{}'>", name, ns);
+        }
+        return true;
+    }
+
+private:
+    ComponentLink::StanzaHandler& handler_;
+    bool handshaken_ = false;
+};
+
+namespace {
+
+std::string_view stream_error_name(gloox::StreamError e) {
+    using namespace gloox;
+    switch (e) {
+    case StreamErrorBadFormat:
+        return "bad-format";
+    case StreamErrorBadNamespacePrefix:
+        return "bad-namespace-prefix";
+    case StreamErrorConflict:
+        return "conflict";
+    case StreamErrorConnectionTimeout:
+        return "connection-timeout";
+    case StreamErrorHostGone:
+        return "host-gone";
+    case StreamErrorHostUnknown:
+        return "host-unknown";
+    case StreamErrorImproperAddressing:
+        return "improper-addressing";
+    case StreamErrorInternalServerError:
+        return "internal-server-error";
+    case StreamErrorInvalidFrom:
+        return "invalid-from";
+    case StreamErrorInvalidId:
+        return "invalid-id";
+    case StreamErrorInvalidNamespace:
+        return "invalid-namespace";
+    case StreamErrorInvalidXml:
+        return "invalid-xml";
+    case StreamErrorNotAuthorized:
+        return "not-authorized";
+    case StreamErrorPolicyViolation:
+        return "policy-violation";
+    case StreamErrorRemoteConnectionFailed:
+        return "remote-connection-failed";
+    case StreamErrorResourceConstraint:
+        return "resource-constraint";
+    case StreamErrorRestrictedXml:
+        return "restricted-xml";
+    case StreamErrorSeeOtherHost:
+        return "see-other-host";
+    case StreamErrorSystemShutdown:
+        return "system-shutdown";
+    case StreamErrorUndefinedCondition:
+        return "undefined-condition";
+    case StreamErrorUnsupportedEncoding:
+        return "unsupported-encoding";
+    case StreamErrorUnsupportedStanzaType:
+        return "unsupported-stanza-type";
+    case StreamErrorUnsupportedVersion:
+        return "unsupported-version";
+    case StreamErrorXmlNotWellFormed:
+        return "xml-not-well-formed";
+    default:
+        return "undefined-condition";
+    }
+}
+
+// The handshake digest is derived from the secret: keep it out of the log (S1).
+std::string redact_handshake(const std::string& xml) {
+    const auto open = xml.find("<handshake>");
+    if (open == std::string::npos) return xml;
+    const auto close = xml.find("</handshake>", open);
+    if (close == std::string::npos) return xml;
+    return xml.substr(0, open) + "<handshake>[redacted]" + xml.substr(close);
+}
+
+std::uint64_t seed() {
+    std::random_device rd;
+    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+}
+
+} // namespace
+
+ComponentLink::ComponentLink(core::EventLoop& loop, const core::XmppConfig& config)
+    : loop_(loop), config_(config), backoff_(config.reconnect_min, config.reconnect_max, seed()),
+      reconnect_timer_(loop), keepalive_timer_(loop) {}
+
+ComponentLink::~ComponentLink() {
+    stopped_ = true;
+    reconnect_timer_.cancel();
+    keepalive_timer_.cancel();
+    if (stream_) {
+        stream_->removeConnectionListener(this);
+        stream_.reset();
+    }
+}
+
+void ComponentLink::start() {
+    stopped_ = false;
+    attempt();
+}
+
+void ComponentLink::stop() {
+    stopped_ = true;
+    reconnect_timer_.cancel();
+    keepalive_timer_.cancel();
+    if (stream_) {
+        pending_reason_ = "stopping";
+        stream_->disconnect(); // sends </stream:stream> and closes
+    }
+}
+
+bool ComponentLink::send(gloox::Tag* stanza) {
+    if (!up_ || !stream_) {
+        delete stanza;
+        return false;
+    }
+    stream_->send(stanza);
+    return true;
+}
+
+std::size_t ComponentLink::pending_bytes() const {
+    return connection_ != nullptr ? connection_->pending_bytes() : 0;
+}
+
+void ComponentLink::attempt() {
+    if (stopped_) return;
+    // A fresh gloox stream per attempt: no parser or stream state survives a failure.
+    // The previous one is never destroyed inside its own callbacks, only here.
+    if (stream_) stream_->removeConnectionListener(this);
+    stream_ = std::make_unique<AcceptStream>(config_, on_stanza_);
+    stream_->setTls(gloox::TLSDisabled);
+    stream_->setCompression(false);
+    stream_->registerConnectionListener(this);
+    stream_->logInstance().registerLogHandler(gloox::LogLevelDebug, gloox::LogAreaAll, this);
+    auto connection =
+        std::make_unique<LoopConnection>(loop_, stream_.get(), config_.host, config_.port);
+    connection->set_activity_callback([this] { last_rx_ = std::chrono::steady_clock::now(); });
+    connection_ = connection.get();
+    stream_->setConnectionImpl(connection.release());
+    pending_reason_.clear();
+    ++attempts_;
+    spdlog::info("xmpp: connecting to {}:{} (attempt {})", config_.host, config_.port, attempts_);
+    if (!stream_->connect(false)) link_failed(connection_->last_error());
+}
+
+void ComponentLink::onConnect() {
+    up_ = true;
+    backoff_.reset();
+    last_rx_ = std::chrono::steady_clock::now();
+    spdlog::info("xmpp: link up: component {} on {}:{}", config_.component, config_.host,
+                 config_.port);
+    keepalive_timer_.start(config_.keepalive_interval, [this] { keepalive_tick(); });
+    if (on_state_) on_state_(true, "handshake accepted");
+}
+
+void ComponentLink::onDisconnect(gloox::ConnectionError error) {
+    link_failed(describe(error));
+}
+
+bool ComponentLink::onTLSConnect(const gloox::CertInfo& /*info*/) {
+    return false;
+}
+
+std::string ComponentLink::describe(gloox::ConnectionError error) const {
+    if (!pending_reason_.empty()) return pending_reason_;
+    const std::string detail = connection_ != nullptr ? connection_->last_error() : std::string();
+    switch (error) {
+    case gloox::ConnStreamError: {
+        std::string reason =
+            fmt::format("stream error <{}/>", stream_error_name(stream_->streamError()));
+        const std::string& text = stream_->streamErrorText();
+        if (!text.empty()) reason += fmt::format(" ({})", text);
+        if (!stream_->handshaken()) reason += " before handshake";
+        return reason;
+    }
+    case gloox::ConnStreamClosed:
+        return detail.empty() ? "stream closed" : fmt::format("stream closed: {}", detail);
+    case gloox::ConnConnectionRefused:
+        return "connection refused";
+    case gloox::ConnParseError:
+        return "XML parse error on the stream";
+    case gloox::ConnIoError:
+        return detail.empty() ? "connection lost" : detail;
+    case gloox::ConnDnsError:
+        return detail;
+    case gloox::ConnUserDisconnected:
+        return "closed by us";
+    default:
+        return fmt::format("gloox error {}", static_cast<int>(error));
+    }
+}
+
+void ComponentLink::link_failed(const std::string& reason) {
+    const bool was_up = up_;
+    up_ = false;
+    last_failure_ = reason;
+    keepalive_timer_.cancel();
+    if (stopped_) {
+        spdlog::info("xmpp: link closed: {}", reason);
+        if (was_up && on_state_) on_state_(false, reason);
+        return;
+    }
+    const auto delay = backoff_.next();
+    spdlog::warn("xmpp: link down: {}; reconnecting in {} ms", reason, delay.count());
+    if (was_up && on_state_) on_state_(false, reason);
+    reconnect_timer_.start(delay, [this] { attempt(); });
+}
+
+void ComponentLink::keepalive_tick() {
+    const auto idle = std::chrono::steady_clock::now() - last_rx_;
+    if (idle < config_.keepalive_interval) {
+        keepalive_timer_.start(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   config_.keepalive_interval - idle),
+                               [this] { keepalive_tick(); });
+        return;
+    }
+    // A ping to our own domain goes through the server and back: only a live
+    // link answers it, which a whitespace keepalive cannot prove.
+    auto* iq = new gloox::Tag("iq");
+    iq->addAttribute("type", "get");
+    iq->addAttribute("id", fmt::format("xsgw-keepalive-{}", ++keepalive_id_));
+    iq->addAttribute("from", config_.component);
+    iq->addAttribute("to", config_.component);
+    auto* ping = new gloox::Tag(iq, "ping");
+    ping->setXmlns("urn:xmpp:ping");
+    send(iq);
+    keepalive_timer_.start(config_.keepalive_timeout, [this] { keepalive_expired(); });
+}
+
+void ComponentLink::keepalive_expired() {
+    const auto idle = std::chrono::steady_clock::now() - last_rx_;
+    if (idle < config_.keepalive_timeout) {
+        keepalive_timer_.start(config_.keepalive_interval, [this] { keepalive_tick(); });
+        return;
+    }
+    pending_reason_ = fmt::format("keepalive timeout: nothing received for {} s",
+                                  std::chrono::duration_cast<std::chrono::seconds>(idle).count());
+    stream_->disconnect();
+}
+
+void ComponentLink::handleLog(gloox::LogLevel level, gloox::LogArea area,
+                              const std::string& message) {
+    switch (level) {
+    case gloox::LogLevelError:
+        spdlog::error("gloox: {}", message);
+        break;
+    case gloox::LogLevelWarning:
+        spdlog::warn("gloox: {}", message);
+        break;
+    default:
+        if (!spdlog::should_log(spdlog::level::debug)) return;
+        if (area == gloox::LogAreaXmlIncoming)
+            spdlog::debug("xmpp: << {}", message);
+        else if (area == gloox::LogAreaXmlOutgoing)
+            spdlog::debug("xmpp: >> {}", redact_handshake(message));
+        else
+            spdlog::debug("gloox: {}", message);
+    }
+}
+
+} // namespace xsgw::xmpp

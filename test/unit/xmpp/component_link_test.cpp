@@ -1,0 +1,286 @@
+// The component link against a scripted XEP-0114 server on the same loop.
+#include "xsgw/xmpp/component_link.hpp"
+
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <gloox/tag.h>
+#include <netinet/in.h>
+#include <sofia-sip/su_wait.h>
+#include <string>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <vector>
+
+using namespace std::chrono_literals;
+using xsgw::core::EventLoop;
+using xsgw::core::FdWatch;
+
+namespace {
+
+/// A one-connection-at-a-time XEP-0114 server driven by the test.
+class FakeServer {
+public:
+    enum class Mode { accept, reject_secret, conflict_after_handshake, silent_after_handshake };
+
+    FakeServer(EventLoop& loop, Mode mode) : mode_(mode), listen_watch_(loop), client_watch_(loop) {
+        listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        socklen_t len = sizeof addr;
+        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+        port_ = ntohs(addr.sin_port);
+        REQUIRE(listen(listen_fd_, 8) == 0);
+        listen_watch_.attach(listen_fd_, SU_WAIT_IN, [this](int) { on_accept(); });
+    }
+    ~FakeServer() {
+        drop_client();
+        listen_watch_.detach();
+        close(listen_fd_);
+    }
+    FakeServer(const FakeServer&) = delete;
+    FakeServer& operator=(const FakeServer&) = delete;
+    FakeServer(FakeServer&&) = delete;
+    FakeServer& operator=(FakeServer&&) = delete;
+
+    uint16_t port() const { return port_; }
+    void write(const std::string& data) {
+        REQUIRE(client_fd_ >= 0);
+        REQUIRE(::send(client_fd_, data.data(), data.size(), MSG_NOSIGNAL) ==
+                static_cast<ssize_t>(data.size()));
+    }
+
+    int connections = 0;
+    std::string received;     ///< everything the client sent on the current connection
+    std::string all_received; ///< everything, across connections
+    std::string handshake;    ///< the digest the client sent
+    bool handshake_answered = false;
+    bool hold_handshake = false; ///< when set, the handshake is read but not answered
+    int pings_answered = 0;
+
+    void answer_handshake() {
+        handshake_answered = true;
+        if (mode_ == Mode::reject_secret) {
+            write("<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                  "</stream:error></stream:stream>");
+            drop_client();
+            return;
+        }
+        write("<handshake/>");
+        if (mode_ == Mode::conflict_after_handshake) {
+            write("<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                  "</stream:error></stream:stream>");
+            drop_client();
+        }
+    }
+
+private:
+    void on_accept() {
+        const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) return;
+        drop_client();
+        client_fd_ = fd;
+        ++connections;
+        received.clear();
+        handshake.clear();
+        handshake_answered = false;
+        header_sent_ = false;
+        scan_pos_ = 0;
+        client_watch_.attach(fd, SU_WAIT_IN, [this](int) { on_data(); });
+    }
+    void on_data() {
+        char buf[4096];
+        const ssize_t n = recv(client_fd_, buf, sizeof buf, 0);
+        if (n <= 0) {
+            drop_client();
+            return;
+        }
+        received.append(buf, static_cast<size_t>(n));
+        all_received.append(buf, static_cast<size_t>(n));
+        if (!header_sent_ && received.find("<stream:stream") != std::string::npos &&
+            received.find('>', received.find("<stream:stream")) != std::string::npos) {
+            header_sent_ = true;
+            write("<?xml version='1.0'?><stream:stream "
+                  "xmlns:stream='http://etherx.jabber.org/streams'"
+                  " xmlns='jabber:component:accept' from='sip.test' id='3BF96D32'>");
+        }
+        const auto open = received.find("<handshake>");
+        const auto close = received.find("</handshake>");
+        if (handshake.empty() && open != std::string::npos && close != std::string::npos) {
+            handshake = received.substr(open + 11, close - open - 11);
+            if (!hold_handshake) answer_handshake();
+        }
+        if (mode_ == Mode::silent_after_handshake) return;
+        // Answer keepalive pings like a live server that routes them back.
+        for (auto ping = received.find("xsgw-keepalive-", scan_pos_);
+             ping != std::string::npos && handshake_answered;
+             ping = received.find("xsgw-keepalive-", scan_pos_)) {
+            const auto end = received.find('\'', ping);
+            if (end == std::string::npos) break;
+            write("<iq type='result' from='sip.test' to='sip.test' id='" +
+                  received.substr(ping, end - ping) + "'/>");
+            scan_pos_ = end;
+            ++pings_answered;
+        }
+    }
+    void drop_client() {
+        client_watch_.detach();
+        if (client_fd_ >= 0) close(client_fd_);
+        client_fd_ = -1;
+    }
+
+    Mode mode_;
+    int listen_fd_ = -1;
+    int client_fd_ = -1;
+    uint16_t port_ = 0;
+    bool header_sent_ = false;
+    size_t scan_pos_ = 0;
+    FdWatch listen_watch_;
+    FdWatch client_watch_;
+};
+
+xsgw::core::XmppConfig link_config(uint16_t port) {
+    xsgw::core::XmppConfig c;
+    c.component = "sip.test";
+    c.host = "127.0.0.1";
+    c.port = port;
+    c.secret = "test";
+    c.reconnect_min = 20ms;
+    c.reconnect_max = 100ms;
+    return c;
+}
+
+// A port with nothing listening: bound, then closed.
+uint16_t unused_port() {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    close(fd);
+    return ntohs(addr.sin_port);
+}
+
+} // namespace
+
+TEST_CASE("X1 handshake is the lowercase hex SHA-1 of stream id and secret") {
+    EventLoop loop;
+    FakeServer server(loop, FakeServer::Mode::accept);
+    xsgw::xmpp::ComponentLink link(loop, link_config(server.port()));
+    std::vector<std::string> states;
+    link.set_state_handler(
+        [&](bool up, const std::string&) { states.push_back(up ? "up" : "down"); });
+    link.start();
+    REQUIRE(loop.run_until([&] { return link.up(); }, 5s));
+    CHECK(server.handshake == "aaee83c26aeeafcbabeabfcbcd50df997e0a2a1e");
+    CHECK(server.received.find("jabber:component:accept") != std::string::npos);
+    CHECK(server.received.find("to='sip.test'") != std::string::npos);
+    CHECK(states == std::vector<std::string>{"up"});
+}
+
+TEST_CASE("X2 nothing is sent before the server's handshake") {
+    EventLoop loop;
+    FakeServer server(loop, FakeServer::Mode::accept);
+    server.hold_handshake = true;
+    xsgw::xmpp::ComponentLink link(loop, link_config(server.port()));
+    link.start();
+    REQUIRE(loop.run_until([&] { return !server.handshake.empty(); }, 5s));
+    auto* early = new gloox::Tag("message");
+    early->addAttribute("to", "alice@xmpp.test");
+    CHECK_FALSE(link.send(early));
+    CHECK_FALSE(link.up());
+    server.answer_handshake();
+    REQUIRE(loop.run_until([&] { return link.up(); }, 5s));
+    auto* later = new gloox::Tag("message");
+    later->addAttribute("to", "alice@xmpp.test");
+    later->addAttribute("id", "after-handshake");
+    CHECK(link.send(later));
+    REQUIRE(loop.run_until(
+        [&] { return server.received.find("after-handshake") != std::string::npos; }, 5s));
+    CHECK(server.received.find("<message") ==
+          server.received.find("<message to='alice@xmpp.test' id='after-handshake'"));
+}
+
+TEST_CASE("X5 stanzas in jabber:client and jabber:component:accept are both delivered") {
+    EventLoop loop;
+    FakeServer server(loop, FakeServer::Mode::accept);
+    xsgw::xmpp::ComponentLink link(loop, link_config(server.port()));
+    std::vector<std::string> ids;
+    link.set_stanza_handler([&](const gloox::Tag& t) { ids.push_back(t.findAttribute("id")); });
+    link.start();
+    REQUIRE(loop.run_until([&] { return link.up(); }, 5s));
+    server.write("<message xmlns='jabber:client' id='a' from='alice@xmpp.test' to='x*y@sip.test'/>"
+                 "<iq id='b' type='get' from='alice@xmpp.test' to='sip.test'>"
+                 "<ping xmlns='urn:xmpp:ping'/></iq>"
+                 "<presence xmlns='jabber:component:accept' id='c' from='alice@xmpp.test' "
+                 "to='x*y@sip.test'/>"
+                 "<message xmlns='urn:example:other' id='d'/>");
+    REQUIRE(loop.run_until([&] { return ids.size() >= 3; }, 5s));
+    loop.run_until([] { return false; }, 50ms); // let a wrongly delivered 'd' show up
+    CHECK(ids == std::vector<std::string>{"a", "b", "c"});
+}
+
+TEST_CASE("X3 a wrong secret is a link failure named not-authorized, then retried") {
+    EventLoop loop;
+    FakeServer server(loop, FakeServer::Mode::reject_secret);
+    xsgw::xmpp::ComponentLink link(loop, link_config(server.port()));
+    link.start();
+    REQUIRE(loop.run_until([&] { return server.connections >= 3; }, 5s));
+    CHECK_FALSE(link.up());
+    CHECK(link.last_failure().find("not-authorized") != std::string::npos);
+    CHECK(link.attempts() >= 3);
+}
+
+TEST_CASE("X3 conflict after the handshake takes the link down and it retries") {
+    EventLoop loop;
+    FakeServer server(loop, FakeServer::Mode::conflict_after_handshake);
+    xsgw::xmpp::ComponentLink link(loop, link_config(server.port()));
+    int ups = 0, downs = 0;
+    link.set_state_handler([&](bool up, const std::string&) { up ? ++ups : ++downs; });
+    link.start();
+    REQUIRE(loop.run_until([&] { return downs >= 2; }, 5s));
+    CHECK(ups >= 2);
+    CHECK(link.last_failure().find("conflict") != std::string::npos);
+}
+
+TEST_CASE("X3 a refused connection is retried with backoff") {
+    EventLoop loop;
+    xsgw::xmpp::ComponentLink link(loop, link_config(unused_port()));
+    link.start();
+    REQUIRE(loop.run_until([&] { return link.attempts() >= 3; }, 5s));
+    CHECK(link.last_failure() == "connection refused");
+    CHECK_FALSE(link.up());
+}
+
+TEST_CASE("X3 a silent link is found dead by the keepalive and replaced") {
+    EventLoop loop;
+    FakeServer server(loop, FakeServer::Mode::silent_after_handshake);
+    auto config = link_config(server.port());
+    config.keepalive_interval = 1s;
+    config.keepalive_timeout = 1s;
+    xsgw::xmpp::ComponentLink link(loop, config);
+    link.start();
+    REQUIRE(loop.run_until([&] { return link.up(); }, 5s));
+    REQUIRE(loop.run_until([&] { return server.connections >= 2; }, 8s));
+    CHECK(link.last_failure().find("keepalive timeout") != std::string::npos);
+    CHECK(server.all_received.find("urn:xmpp:ping") != std::string::npos);
+}
+
+TEST_CASE("X3 a live link answering pings stays up past several keepalive periods") {
+    EventLoop loop;
+    FakeServer server(loop, FakeServer::Mode::accept);
+    auto config = link_config(server.port());
+    config.keepalive_interval = 1s;
+    config.keepalive_timeout = 1s;
+    xsgw::xmpp::ComponentLink link(loop, config);
+    link.start();
+    REQUIRE(loop.run_until([&] { return link.up(); }, 5s));
+    // Two full keepalive rounds answered on the one connection.
+    REQUIRE(
+        loop.run_until([&] { return server.pings_answered >= 2 || server.connections > 1; }, 8s));
+    CHECK(server.connections == 1);
+    CHECK(link.up());
+}
