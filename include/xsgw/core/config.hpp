@@ -1,0 +1,106 @@
+// The gateway's configuration: the TOML file of DESIGN.md's config contract, loaded and validated.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace xsgw::core {
+
+/// [xmpp]: the XEP-0114 component link to the XMPP server.
+struct XmppConfig {
+    /// Required: the domain this component owns.
+    std::string component;
+    /// Host name or IP of the component port.
+    std::string host = "127.0.0.1";
+    /// Component port, 1..65535.
+    uint16_t port = 5347;
+    /// From xmpp.secret or xmpp.secret_file (one trailing newline dropped); never log it.
+    std::string secret;
+    /// "secret" or the secret_file path, for messages.
+    std::string secret_source;
+    /// Interval of the whitespace keepalive on the link, > 0.
+    std::chrono::seconds keepalive_interval{30};
+    /// Wait for the server after a keepalive before the link counts as lost, > 0.
+    std::chrono::seconds keepalive_timeout{10};
+    /// First reconnect delay, > 0, <= reconnect_max.
+    std::chrono::milliseconds reconnect_min{500};
+    /// Cap of the reconnect backoff, > 0.
+    std::chrono::milliseconds reconnect_max{30000};
+    /// Whether jabber:iq:version answers carry the OS.
+    bool version_show_os = true;
+};
+
+/// [sip]: the Sofia-SIP user agent.
+struct SipConfig {
+    /// Required: the SIP domain XMPP users appear under.
+    std::string domain;
+    /// Sofia URL sip:|sips: host[:port][;transport=...].
+    std::string listen = "sip:127.0.0.1:5080";
+};
+
+/// [dns]: the c-ares resolver.
+struct DnsConfig {
+    /// "IPv4:port" or "[IPv6]:port"; empty: system resolver.
+    std::vector<std::string> servers;
+};
+
+/// [log]: the process logger.
+struct LogConfig {
+    /// One of trace debug info warn error critical off.
+    std::string level = "info";
+};
+
+/// A complete, validated configuration: every field holds a usable value.
+struct Config {
+    /// The file it came from (as given), for messages.
+    std::string path;
+    /// The [xmpp] table.
+    XmppConfig xmpp;
+    /// The [sip] table.
+    SipConfig sip;
+    /// The [dns] table.
+    DnsConfig dns;
+    /// The [log] table.
+    LogConfig log;
+    /// Non-fatal notes, one line each "FILE: KEY: WHAT".
+    std::vector<std::string> warnings;
+};
+
+/// Why a configuration was refused; never holds the secret.
+struct ConfigError {
+    /// The config file as given.
+    std::string file;
+    /// Dotted key ("xmpp.secret_file", "dns.servers[1]"); empty: whole file.
+    std::string key;
+    /// What is wrong, in words, one line.
+    std::string what;
+    /// One line "FILE: KEY: WHAT" ("FILE: WHAT" without a key).
+    std::string to_string() const;
+};
+
+/// Exactly one of config and error is set.
+struct ConfigResult {
+    /// Set when the file was accepted.
+    std::optional<Config> config;
+    /// Set when it was refused: the first problem found.
+    std::optional<ConfigError> error;
+    /// True when config is set.
+    bool ok() const { return config.has_value(); }
+};
+
+/// Reads and validates the file at path; refuses one that holds xmpp.secret and is
+/// world-readable. Never throws.
+ConfigResult load_config(const std::string& path);
+
+/// Validates toml_text as if read from path_for_messages (no mode check of that file);
+/// xmpp.secret_file is still read from disk, relative to path_for_messages' folder. Never throws.
+ConfigResult parse_config(std::string_view toml_text, const std::string& path_for_messages);
+
+/// True for exactly trace, debug, info, warn, error, critical and off.
+bool is_valid_log_level(std::string_view level);
+
+} // namespace xsgw::core
