@@ -22,7 +22,7 @@ struct XmppConfig {
     std::string secret;
     /// "secret" or the secret_file path, for messages.
     std::string secret_source;
-    /// Interval of the whitespace keepalive on the link, > 0.
+    /// Silence on the link before a ping through the server, > 0.
     std::chrono::seconds keepalive_interval{30};
     /// Wait for the server after a keepalive before the link counts as lost, > 0.
     std::chrono::seconds keepalive_timeout{10};
