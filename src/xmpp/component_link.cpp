@@ -269,18 +269,24 @@ void ComponentLink::keepalive_tick() {
     iq->addAttribute("to", config_.component);
     auto* ping = new gloox::Tag(iq, "ping");
     ping->setXmlns("urn:xmpp:ping");
+    ping_sent_ = std::chrono::steady_clock::now();
     send(iq);
     keepalive_timer_.start(config_.keepalive_timeout, [this] { keepalive_expired(); });
 }
 
 void ComponentLink::keepalive_expired() {
-    const auto idle = std::chrono::steady_clock::now() - last_rx_;
-    if (idle < config_.keepalive_timeout) {
+    // Anything that arrived after the ping proves the link alive. Where a server
+    // spreads one domain over several connections (jabberd2, ejabberd) the answer
+    // may reach another instance; ordinary traffic then keeps this one alive.
+    if (last_rx_ >= ping_sent_) {
         keepalive_timer_.start(config_.keepalive_interval, [this] { keepalive_tick(); });
         return;
     }
-    pending_reason_ = fmt::format("keepalive timeout: nothing received for {} s",
-                                  std::chrono::duration_cast<std::chrono::seconds>(idle).count());
+    const auto idle = std::chrono::steady_clock::now() - last_rx_;
+    pending_reason_ = fmt::format(
+        "keepalive timeout: no answer to a ping in {} s, nothing received for {} ms",
+        config_.keepalive_timeout.count(),
+        std::chrono::duration_cast<std::chrono::milliseconds>(idle).count());
     stream_->disconnect();
 }
 

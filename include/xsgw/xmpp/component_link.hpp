@@ -80,6 +80,7 @@ private:
     StanzaHandler on_stanza_;
     StateHandler on_state_;
     std::chrono::steady_clock::time_point last_rx_{};
+    std::chrono::steady_clock::time_point ping_sent_{};
     std::string pending_reason_;
     std::string last_failure_;
     unsigned attempts_ = 0;
