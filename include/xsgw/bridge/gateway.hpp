@@ -1,0 +1,55 @@
+// The gateway: routes what the XMPP link delivers to its services and, later, to SIP.
+#pragma once
+
+#include "xsgw/core/config.hpp"
+#include "xsgw/core/event_loop.hpp"
+#include "xsgw/xmpp/component_link.hpp"
+#include "xsgw/xmpp/services.hpp"
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace gloox {
+class Tag;
+}
+
+namespace xsgw::bridge {
+
+/// Maps an iq:gateway prompt ("user@host" or "sip:user@host") to the contact's JID (X9).
+std::variant<std::string, xmpp::StanzaError> prompt_to_contact_jid(const std::string& prompt,
+                                                                   const core::Config& config);
+
+/// Why the configured domains cannot drive the address mapping; empty when they can.
+/// Returns {key, what} for a one-line config error.
+std::optional<std::pair<std::string, std::string>> check_addressing(const core::Config& config);
+
+/// Owns the component link and answers everything that arrives on it.
+class Gateway {
+public:
+    Gateway(core::EventLoop& loop, const core::Config& config);
+    Gateway(const Gateway&) = delete;
+    Gateway& operator=(const Gateway&) = delete;
+    Gateway(Gateway&&) = delete;
+    Gateway& operator=(Gateway&&) = delete;
+    ~Gateway() = default;
+
+    /// Connects the link; it keeps itself up from then on.
+    void start();
+    /// Closes the link for good (shutdown).
+    void stop();
+    /// The component link, for status and tests.
+    const xmpp::ComponentLink& link() const { return link_; }
+
+private:
+    void on_stanza(const gloox::Tag& stanza);
+    void on_message(const gloox::Tag& message);
+    void reply(gloox::Tag* stanza, const gloox::Tag& request);
+
+    core::Config config_;
+    xmpp::ComponentLink link_;
+    xmpp::Services services_;
+};
+
+} // namespace xsgw::bridge

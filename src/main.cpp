@@ -1,0 +1,116 @@
+// xsgw: the daemon. Wiring only: config, logging, the loop, the gateway, signals.
+#include "xsgw/bridge/gateway.hpp"
+#include "xsgw/core/config.hpp"
+#include "xsgw/core/event_loop.hpp"
+#include "xsgw/core/log.hpp"
+#include "xsgw_build.hpp"
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <fmt/format.h>
+#include <optional>
+#include <spdlog/spdlog.h>
+#include <string>
+
+namespace {
+
+constexpr int exit_config = 2;
+constexpr int exit_runtime = 1;
+
+// The config file checked by the config loader and by the address rules.
+std::optional<xsgw::core::Config> checked_config(const std::string& path) {
+    auto loaded = xsgw::core::load_config(path);
+    if (!loaded.ok()) {
+        std::fprintf(stderr, "xsgw: %s\n", loaded.error->to_string().c_str());
+        return std::nullopt;
+    }
+    if (auto bad = xsgw::bridge::check_addressing(*loaded.config)) {
+        const xsgw::core::ConfigError error{path, bad->first, bad->second};
+        std::fprintf(stderr, "xsgw: %s\n", error.to_string().c_str());
+        return std::nullopt;
+    }
+    return std::move(loaded.config);
+}
+
+int run(const std::string& config_path, const std::string& cli_level) {
+    const auto checked = checked_config(config_path);
+    if (!checked) return exit_config;
+    const xsgw::core::Config& config = *checked;
+    const auto level =
+        xsgw::core::parse_log_level(cli_level.empty() ? config.log.level : cli_level);
+    xsgw::core::init_logging(*level);
+    for (const auto& warning : config.warnings)
+        spdlog::warn("config: {}", warning);
+    spdlog::info("xsgw {} starting: component {} via {}:{}, SIP domain {}", XSGW_VERSION,
+                 config.xmpp.component, config.xmpp.host, config.xmpp.port, config.sip.domain);
+
+    xsgw::core::EventLoop loop;
+    xsgw::bridge::Gateway gateway(loop, config);
+    auto current_level = *level;
+    xsgw::core::SignalWatch signals(loop, {SIGTERM, SIGINT, SIGHUP}, [&](int signo) {
+        if (signo == SIGHUP) {
+            if (!cli_level.empty()) {
+                spdlog::info("xsgw: SIGHUP: log level fixed by --log-level {}", cli_level);
+                return;
+            }
+            auto reread = xsgw::core::load_config(config_path);
+            if (!reread.ok()) {
+                spdlog::error("xsgw: SIGHUP: config not reloaded: {}", reread.error->to_string());
+                return;
+            }
+            const auto next = *xsgw::core::parse_log_level(reread.config->log.level);
+            if (next == current_level) {
+                spdlog::info("xsgw: SIGHUP: log level unchanged ({})", reread.config->log.level);
+                return;
+            }
+            spdlog::info("xsgw: SIGHUP: log level {} -> {}",
+                         spdlog::level::to_string_view(current_level), reread.config->log.level);
+            current_level = next;
+            xsgw::core::set_log_level(next);
+            return;
+        }
+        spdlog::info("xsgw: stopping ({})", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        gateway.stop();
+        loop.stop();
+    });
+    gateway.start();
+    loop.run();
+    spdlog::info("xsgw: stopped");
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"xsgw: a transparent XMPP <-> SIP/SIMPLE gateway (XEP-0114 component)", "xsgw"};
+    std::string config_path = "/etc/xsgw/xsgw.toml";
+    std::string cli_level;
+    bool check_only = false;
+    app.add_option("-c,--config", config_path, "configuration file (TOML)")->capture_default_str();
+    app.add_flag("--check-config", check_only, "validate the configuration and exit");
+    app.add_option("--log-level", cli_level, "override log.level")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+    app.set_version_flag("--version", std::string("xsgw ") + XSGW_VERSION);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : exit_config;
+    }
+
+    if (check_only) {
+        const auto checked = checked_config(config_path);
+        if (!checked) return exit_config;
+        for (const auto& warning : checked->warnings)
+            std::fprintf(stderr, "xsgw: warning: %s\n", warning.c_str());
+        std::printf("%s: configuration OK\n", config_path.c_str());
+        return 0;
+    }
+    try {
+        return run(config_path, cli_level);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "xsgw: fatal: %s\n", e.what());
+        return exit_runtime;
+    }
+}
