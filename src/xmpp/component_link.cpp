@@ -283,10 +283,10 @@ void ComponentLink::keepalive_expired() {
         return;
     }
     const auto idle = std::chrono::steady_clock::now() - last_rx_;
-    pending_reason_ = fmt::format(
-        "keepalive timeout: no answer to a ping in {} s, nothing received for {} ms",
-        config_.keepalive_timeout.count(),
-        std::chrono::duration_cast<std::chrono::milliseconds>(idle).count());
+    pending_reason_ =
+        fmt::format("keepalive timeout: no answer to a ping in {} s, nothing received for {} ms",
+                    config_.keepalive_timeout.count(),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(idle).count());
     stream_->disconnect();
 }
 
