@@ -1,0 +1,79 @@
+# Shared helpers for the XMPP server recipes (source me; bash only).
+# Every server: XMPP domain xmpp.test, component sip.test (secret sipsecret) on port 5347,
+# c2s on 5222, users alice/alicepw and bob/bobpw. State and logs live under $PEERS/<server>.
+set -u
+PEERS=${PEERS:-${TMPDIR:-/tmp}/xsgw-peers}
+XMPP_DOMAIN=${XMPP_DOMAIN:-xmpp.test}
+COMP_DOMAIN=${COMP_DOMAIN:-sip.test}
+COMP_SECRET=${COMP_SECRET:-sipsecret}
+# shellcheck disable=SC2034  # used by the scripts that source this one
+C2S_PORT=5222 COMP_PORT=5347
+
+# die MESSAGE...: one clear line on stderr, non-zero exit. A missing peer is a failure, never a skip.
+die() { echo "$(basename "$0"): ERROR: $*" >&2; exit 1; }
+# need PROGRAM...: fail loudly unless every program is installed
+need() {
+  local c
+  for c in "$@"; do
+    command -v "$c" >/dev/null 2>&1 || die "required program '$c' is not installed (see test/e2e/README.md for the Debian packages)"
+  done
+}
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# since T0_MS: seconds since T0_MS with millisecond precision
+since() { local ms=$(( $(now_ms) - $1 )); printf '%d.%03d' $((ms / 1000)) $((ms % 1000)); }
+# port_free IP PORT: fail loudly when something already listens there (e.g. a copy left running)
+port_free() {
+  ss -Hltn "src $1:$2" | grep -q . && die "$1:$2 is already in use (a server left running? try '$0 stop' with the same PEERS=$PEERS)"
+  return 0
+}
+# fresh_dir DIR: make DIR empty; an earlier run's DIR is kept as DIR.N so its logs survive restarts
+fresh_dir() {
+  local d=$1 n=1
+  if [ -e "$d" ]; then
+    while [ -e "$d.$n" ]; do n=$((n + 1)); done
+    mv "$d" "$d.$n"
+  fi
+  mkdir -p "$d"
+}
+# wait_tcp HOST PORT [TIMEOUT_S]: poll until HOST:PORT accepts a connection
+wait_tcp() {
+  local h=$1 p=$2 t=${3:-20} end
+  end=$(( $(now_ms) + t * 1000 ))
+  while [ "$(now_ms)" -lt $end ]; do
+    (exec 3<>"/dev/tcp/$h/$p") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "timeout after ${t}s waiting for $h:$p" >&2; return 1
+}
+# wait_log FILE REGEX [TIMEOUT_S]: poll until FILE has a line matching REGEX
+wait_log() {
+  local f=$1 r=$2 t=${3:-20} end
+  end=$(( $(now_ms) + t * 1000 ))
+  while [ "$(now_ms)" -lt $end ]; do
+    grep -qE "$r" "$f" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "timeout after ${t}s waiting for /$r/ in $f" >&2; return 1
+}
+# start_bg PIDFILE LOGFILE CMD...: run CMD in its own session; setsid does not fork here (the
+# background job is not a group leader), so $! is CMD's pid == its process group id.
+start_bg() { local pf=$1 log=$2; shift 2; setsid "$@" > "$log" 2>&1 < /dev/null & echo $! > "$pf"; }
+# alive PIDFILE: the process group recorded in PIDFILE still exists
+alive() { [ -f "$1" ] && kill -0 -- "-$(cat "$1")" 2>/dev/null; }
+# stop_bg PIDFILE...: SIGTERM each group, wait up to STOP_WAIT (3) s, then SIGKILL what is left
+stop_bg() {
+  local f g alive_any end pgs=()
+  for f in "$@"; do
+    [ -f "$f" ] || continue
+    g=$(cat "$f"); pgs+=("$g"); kill -TERM -- "-$g" 2>/dev/null; kill -CONT -- "-$g" 2>/dev/null; rm -f "$f"
+  done
+  [ ${#pgs[@]} = 0 ] && return 0
+  end=$(( $(now_ms) + ${STOP_WAIT:-3} * 1000 ))
+  while [ "$(now_ms)" -lt $end ]; do
+    alive_any=0; for g in "${pgs[@]}"; do kill -0 -- "-$g" 2>/dev/null && alive_any=1; done
+    [ $alive_any = 0 ] && return 0
+    sleep 0.05
+  done
+  for g in "${pgs[@]}"; do kill -KILL -- "-$g" 2>/dev/null; done
+  return 0
+}
