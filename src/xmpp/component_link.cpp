@@ -2,6 +2,7 @@
 
 #include "xsgw/xmpp/loop_connection.hpp"
 
+#include <algorithm>
 #include <array>
 #include <fmt/format.h>
 #include <gloox/component.h>
@@ -252,6 +253,11 @@ void ComponentLink::link_failed(const std::string& reason) {
     reconnect_timer_.start(delay, [this] { attempt(); });
 }
 
+namespace {
+// Pings sent within one keepalive_timeout window before the link counts as dead.
+constexpr int probes_per_window = 4;
+} // namespace
+
 void ComponentLink::keepalive_tick() {
     const auto idle = std::chrono::steady_clock::now() - last_rx_;
     if (idle < config_.keepalive_interval) {
@@ -260,8 +266,18 @@ void ComponentLink::keepalive_tick() {
                                [this] { keepalive_tick(); });
         return;
     }
-    // A ping to our own domain goes through the server and back: only a live
-    // link answers it, which a whitespace keepalive cannot prove.
+    window_start_ = std::chrono::steady_clock::now();
+    probes_sent_ = 0;
+    keepalive_probe();
+}
+
+// A ping to our own domain goes through the server and back: only a live
+// server routes it, which a whitespace keepalive cannot prove. Where a server
+// spreads one domain over several connections (jabberd2, ejabberd) the ping or
+// its answer may reach another instance, so one window sends several, and
+// anything at all received in the window (the other instances' pings too)
+// proves the link alive.
+void ComponentLink::keepalive_probe() {
     auto* iq = new gloox::Tag("iq");
     iq->addAttribute("type", "get");
     iq->addAttribute("id", fmt::format("xsgw-keepalive-{}", ++keepalive_id_));
@@ -269,23 +285,27 @@ void ComponentLink::keepalive_tick() {
     iq->addAttribute("to", config_.component);
     auto* ping = new gloox::Tag(iq, "ping");
     ping->setXmlns("urn:xmpp:ping");
-    ping_sent_ = std::chrono::steady_clock::now();
     send(iq);
-    keepalive_timer_.start(config_.keepalive_timeout, [this] { keepalive_expired(); });
+    ++probes_sent_;
+    keepalive_timer_.start(
+        std::max(std::chrono::milliseconds(config_.keepalive_timeout) / probes_per_window,
+                 std::chrono::milliseconds(1)),
+        [this] { keepalive_check(); });
 }
 
-void ComponentLink::keepalive_expired() {
-    // Anything that arrived after the ping proves the link alive. Where a server
-    // spreads one domain over several connections (jabberd2, ejabberd) the answer
-    // may reach another instance; ordinary traffic then keeps this one alive.
-    if (last_rx_ >= ping_sent_) {
+void ComponentLink::keepalive_check() {
+    if (last_rx_ >= window_start_) {
         keepalive_timer_.start(config_.keepalive_interval, [this] { keepalive_tick(); });
+        return;
+    }
+    if (probes_sent_ < probes_per_window) {
+        keepalive_probe();
         return;
     }
     const auto idle = std::chrono::steady_clock::now() - last_rx_;
     pending_reason_ =
-        fmt::format("keepalive timeout: no answer to a ping in {} s, nothing received for {} ms",
-                    config_.keepalive_timeout.count(),
+        fmt::format("keepalive timeout: {} pings unanswered in {} s, nothing received for {} ms",
+                    probes_sent_, config_.keepalive_timeout.count(),
                     std::chrono::duration_cast<std::chrono::milliseconds>(idle).count());
     stream_->disconnect();
 }

@@ -546,8 +546,18 @@ async def x3_conflict(h):
         check(n <= 8, '%d connection attempts in 3 s: not paced by the backoff (gaps %s s)' % (n, g))
         check(len(s.grep(r'conflict')) >= 2, 'conflict expected on every retry, saw %d' % len(s.grep(r'conflict')))
     else:
-        # jabberd2 and ejabberd accept several connections for one component domain
+        # jabberd2 and ejabberd accept several connections for one component domain and
+        # spread its stanzas across them, keepalive pings included: both instances must
+        # stay up through several keepalive windows although pings land on either.
+        s2 = h.new_xsgw('third', SECRET, **MAIN)
+        await s2.start()
         await s.expect(r'xmpp: link up', within=10)
+        up = s2.mark()
+        await s2.expect(r'xmpp: link up', within=10)
+        # Both idle instances ping every ~1 s (interval 1 s): 6 pings are 3 or more windows.
+        await s2.expect(r'>> <iq[^>]*xsgw-keepalive-', within=20, start=up, count=6)
+        s2.expect_none(r'xmpp: link down', 'an idle instance sharing the domain dropped its link')
+        await h.stop_instance(s2)
         await h.stop_instance(s)
     h.main.expect_none(r'xmpp: link down', 'the first instance lost its link meanwhile', main_mark)
 

@@ -67,7 +67,8 @@ private:
     void attempt();
     void link_failed(const std::string& reason);
     void keepalive_tick();
-    void keepalive_expired();
+    void keepalive_probe();
+    void keepalive_check();
     std::string describe(gloox::ConnectionError error) const;
 
     core::EventLoop& loop_;
@@ -80,7 +81,8 @@ private:
     StanzaHandler on_stanza_;
     StateHandler on_state_;
     std::chrono::steady_clock::time_point last_rx_{};
-    std::chrono::steady_clock::time_point ping_sent_{};
+    std::chrono::steady_clock::time_point window_start_{};
+    int probes_sent_ = 0;
     std::string pending_reason_;
     std::string last_failure_;
     unsigned attempts_ = 0;

@@ -58,6 +58,8 @@ public:
     bool handshake_answered = false;
     bool hold_handshake = false; ///< when set, the handshake is read but not answered
     int pings_answered = 0;
+    int pings_seen = 0;       ///< across connections
+    int answer_from_ping = 1; ///< pings before this one go unanswered (another instance took them)
 
     void answer_handshake() {
         handshake_answered = true;
@@ -118,9 +120,10 @@ private:
              ping = received.find("xsgw-keepalive-", scan_pos_)) {
             const auto end = received.find('\'', ping);
             if (end == std::string::npos) break;
+            scan_pos_ = end;
+            if (++pings_seen < answer_from_ping) continue;
             write("<iq type='result' from='sip.test' to='sip.test' id='" +
                   received.substr(ping, end - ping) + "'/>");
-            scan_pos_ = end;
             ++pings_answered;
         }
     }
@@ -266,7 +269,28 @@ TEST_CASE("X3 a silent link is found dead by the keepalive and replaced") {
     REQUIRE(loop.run_until([&] { return link.up(); }, 5s));
     REQUIRE(loop.run_until([&] { return server.connections >= 2; }, 8s));
     CHECK(link.last_failure().find("keepalive timeout") != std::string::npos);
-    CHECK(server.all_received.find("urn:xmpp:ping") != std::string::npos);
+    CHECK(link.last_failure().find("4 pings unanswered") != std::string::npos);
+    size_t pings = 0;
+    for (auto at = server.all_received.find("urn:xmpp:ping"); at != std::string::npos;
+         at = server.all_received.find("urn:xmpp:ping", at + 1))
+        ++pings;
+    CHECK(pings >= 4);
+}
+
+TEST_CASE("X3 keepalive: pings lost to another instance do not drop a live link") {
+    EventLoop loop;
+    FakeServer server(loop, FakeServer::Mode::accept);
+    server.answer_from_ping = 3; // the first two went elsewhere
+    auto config = link_config(server.port());
+    config.keepalive_interval = 1s;
+    config.keepalive_timeout = 1s;
+    xsgw::xmpp::ComponentLink link(loop, config);
+    link.start();
+    REQUIRE(loop.run_until([&] { return link.up(); }, 5s));
+    REQUIRE(
+        loop.run_until([&] { return server.pings_answered >= 2 || server.connections > 1; }, 8s));
+    CHECK(server.connections == 1);
+    CHECK(link.up());
 }
 
 TEST_CASE("X3 a live link answering pings stays up past several keepalive periods") {
