@@ -1,0 +1,280 @@
+#include "xsgw/sip/user_agent.hpp"
+
+#include "xsgw_build.hpp"
+
+#include <fmt/format.h>
+#include <sofia-sip/nua.h>
+#include <sofia-sip/nua_tag.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/su_alloc.h>
+#include <sofia-sip/url.h>
+#include <spdlog/spdlog.h>
+#include <stdexcept>
+#include <utility>
+
+namespace xsgw::sip {
+
+struct UserAgent::Attempt {
+    std::string recipient;
+    nua_handle_t* nh = nullptr;
+};
+
+namespace {
+
+void nua_trampoline(nua_event_t event, int status, char const* phrase, nua_t* /*nua*/,
+                    nua_magic_t* magic, nua_handle_t* nh, nua_hmagic_t* hmagic, sip_t const* sip,
+                    tagi_t /*tags*/[]) {
+    static_cast<UserAgent*>(magic)->on_event(event, status, phrase, nh, hmagic, sip);
+}
+
+/// A su_home for the strings of one event.
+class Home {
+public:
+    Home() { su_home_init(home_); }
+    ~Home() { su_home_deinit(home_); }
+    Home(const Home&) = delete;
+    Home& operator=(const Home&) = delete;
+    Home(Home&&) = delete;
+    Home& operator=(Home&&) = delete;
+    su_home_t* get() { return home_; }
+    std::string url(const url_t* url) {
+        if (url == nullptr) return {};
+        char* s = url_as_string(home_, url);
+        return s != nullptr ? std::string(s) : std::string();
+    }
+    std::string header(const void* h) {
+        if (h == nullptr) return {};
+        char* s = sip_header_as_string(home_, static_cast<const sip_header_t*>(h));
+        return s != nullptr ? std::string(s) : std::string();
+    }
+
+private:
+    su_home_t home_[1] = {};
+};
+
+std::string hop_url(const NextHop& hop) {
+    const bool v6 = hop.address.find(':') != std::string::npos;
+    return fmt::format("sip:{}{}{}:{};transport={}", v6 ? "[" : "", hop.address, v6 ? "]" : "",
+                       hop.port, hop.transport);
+}
+
+// D5: these outcomes say nothing about the recipient, only about this hop.
+bool try_next_hop(int status) {
+    return status == 503 || status == 408 || status >= 700;
+}
+
+/// The reply object handed to the bridge for one incoming request.
+class NuaReply final : public Reply {
+public:
+    NuaReply(nua_t* nua, nua_handle_t* nh, std::string what)
+        : nua_(nua), nh_(nh), what_(std::move(what)) {}
+    NuaReply(const NuaReply&) = delete;
+    NuaReply& operator=(const NuaReply&) = delete;
+    NuaReply(NuaReply&&) = delete;
+    NuaReply& operator=(NuaReply&&) = delete;
+    ~NuaReply() override {
+        if (!answered_) {
+            spdlog::error("sip: {} left unanswered by the bridge: 500", what_);
+            respond(500, "Internal Server Error", {});
+        }
+    }
+    void respond(int status, const std::string& phrase, const Headers& headers) override {
+        if (answered_) {
+            spdlog::error("sip: {} answered twice ({} after an answer): ignored", what_, status);
+            return;
+        }
+        answered_ = true;
+        nua_respond(nh_, status, phrase.c_str(), NUTAG_WITH_THIS(nua_),
+                    TAG_IF(!headers.accept.empty(), SIPTAG_ACCEPT_STR(headers.accept.c_str())),
+                    TAG_IF(!headers.retry_after.empty(),
+                           SIPTAG_RETRY_AFTER_STR(headers.retry_after.c_str())),
+                    TAG_END());
+    }
+    bool answered() const override { return answered_; }
+
+private:
+    nua_t* nua_;
+    nua_handle_t* nh_;
+    std::string what_;
+    bool answered_ = false;
+};
+
+} // namespace
+
+UserAgent::UserAgent(core::EventLoop& loop, const core::SipConfig& config)
+    : loop_(loop), config_(config) {
+    const std::string agent = std::string("xsgw/") + XSGW_VERSION;
+    nua_ = nua_create(loop_.root(), &nua_trampoline, this, NUTAG_URL(config_.listen.c_str()),
+                      NUTAG_APPL_METHOD("MESSAGE"), NUTAG_ALLOW("MESSAGE"), NUTAG_MEDIA_ENABLE(0),
+                      NUTAG_ENABLEMESSAGE(1), SIPTAG_USER_AGENT_STR(agent.c_str()), TAG_END());
+    if (nua_ == nullptr)
+        throw std::runtime_error(fmt::format("cannot listen for SIP on {}", config_.listen));
+    spdlog::info("sip: listening on {}", config_.listen);
+}
+
+UserAgent::~UserAgent() {
+    shutdown(std::chrono::milliseconds(2000));
+    if (nua_ != nullptr) nua_destroy(nua_);
+}
+
+void UserAgent::shutdown(std::chrono::milliseconds deadline) {
+    if (nua_ == nullptr || shut_down_) return;
+    for (auto& [recipient, queue] : queues_) {
+        for (auto& pending : queue) {
+            pending.result = {503, "Gateway shutting down", pending.result.targets_tried};
+            if (pending.done) pending.done(pending.result);
+            pending.done = nullptr;
+        }
+    }
+    queues_.clear();
+    nua_shutdown(nua_);
+    loop_.run_until([this] { return shut_down_; }, deadline);
+    shut_down_ = true;
+}
+
+std::size_t UserAgent::queued() const {
+    std::size_t n = 0;
+    for (const auto& [recipient, queue] : queues_)
+        n += queue.size();
+    return n;
+}
+
+void UserAgent::send_message(OutgoingMessage message, std::vector<NextHop> hops,
+                             SendCallback done) {
+    const std::string recipient = message.request_uri;
+    auto& queue = queues_[recipient];
+    queue.push_back(Pending{std::move(message), std::move(hops), 0, std::move(done), {}});
+    // M10: one MESSAGE in flight per recipient; the rest wait in order.
+    if (queue.size() == 1) try_hop(recipient);
+}
+
+void UserAgent::try_hop(const std::string& recipient) {
+    auto& pending = queues_[recipient].front();
+    if (pending.next_hop >= pending.hops.size()) {
+        if (pending.result.status == 0) pending.result = {503, "No reachable next hop", 0};
+        finish(recipient);
+        return;
+    }
+    const NextHop& hop = pending.hops[pending.next_hop++];
+    const std::string proxy = hop_url(hop);
+    const OutgoingMessage& m = pending.message;
+    auto* attempt = new Attempt{recipient, nullptr};
+    attempt->nh =
+        nua_handle(nua_, attempt, SIPTAG_TO_STR(m.to.c_str()), SIPTAG_FROM_STR(m.from.c_str()),
+                   TAG_IF(!m.call_id.empty(), SIPTAG_CALL_ID_STR(m.call_id.c_str())), TAG_END());
+    if (attempt->nh == nullptr) {
+        delete attempt;
+        pending.result = {500, "Cannot create a SIP handle", pending.result.targets_tried};
+        finish(recipient);
+        return;
+    }
+    // The next hop is numeric and chosen by us: Sofia's own resolver never runs.
+    nua_set_hparams(attempt->nh, NUTAG_PROXY(proxy.c_str()), TAG_END());
+    ++pending.result.targets_tried;
+    spdlog::info("sip: MESSAGE {} -> {} via {} ({}), {} bytes", m.from, m.request_uri, proxy,
+                 hop.host, m.body.size());
+    nua_message(attempt->nh, NUTAG_URL(m.request_uri.c_str()),
+                SIPTAG_CONTENT_TYPE_STR(m.content_type.c_str()), SIPTAG_PAYLOAD_STR(m.body.c_str()),
+                TAG_IF(!m.subject.empty(), SIPTAG_SUBJECT_STR(m.subject.c_str())),
+                TAG_IF(!m.content_language.empty(),
+                       SIPTAG_CONTENT_LANGUAGE_STR(m.content_language.c_str())),
+                TAG_END());
+}
+
+void UserAgent::finish(const std::string& recipient) {
+    auto it = queues_.find(recipient);
+    if (it == queues_.end() || it->second.empty()) return;
+    Pending pending = std::move(it->second.front());
+    it->second.pop_front();
+    const bool more = !it->second.empty();
+    if (!more) queues_.erase(it);
+    if (pending.done) pending.done(pending.result);
+    if (more) try_hop(recipient);
+}
+
+void UserAgent::on_event(int event, int status, const char* phrase, nua_handle_s* nh, void* hmagic,
+                         const void* sip) {
+    switch (static_cast<nua_event_t>(event)) {
+    case nua_r_message:
+        on_message_response(static_cast<Attempt*>(hmagic), status, phrase, sip);
+        break;
+    case nua_i_message:
+        on_incoming_message(nh, sip);
+        break;
+    case nua_r_shutdown:
+        if (status >= 200) shut_down_ = true;
+        break;
+    case nua_i_invite:
+        // Calls come later (Jingle); until then say so instead of leaving the caller ringing.
+        nua_respond(nh, 488, "Calls not supported by this gateway", NUTAG_WITH_THIS(nua_),
+                    TAG_END());
+        nua_handle_destroy(nh);
+        break;
+    case nua_i_error:
+        spdlog::warn("sip: stack error {} {}", status, phrase != nullptr ? phrase : "");
+        break;
+    default:
+        spdlog::debug("sip: event {} {} {}", nua_event_name(static_cast<nua_event_t>(event)),
+                      status, phrase != nullptr ? phrase : "");
+        // Handles nua created for requests we do not take are ours to free.
+        if (hmagic == nullptr && nh != nullptr &&
+            nua_event_is_incoming_request(static_cast<nua_event_t>(event)))
+            nua_handle_destroy(nh);
+        break;
+    }
+}
+
+void UserAgent::on_message_response(Attempt* attempt, int status, const char* phrase,
+                                    const void* /*sip*/) {
+    if (attempt == nullptr || status < 200) return;
+    std::unique_ptr<Attempt> owned(attempt);
+    nua_handle_destroy(attempt->nh);
+    auto it = queues_.find(attempt->recipient);
+    if (it == queues_.end() || it->second.empty()) return;
+    auto& pending = it->second.front();
+    pending.result.status = status;
+    pending.result.phrase = phrase != nullptr ? phrase : "";
+    spdlog::info("sip: MESSAGE to {}: {} {} (attempt {})", attempt->recipient, status,
+                 pending.result.phrase, pending.result.targets_tried);
+    if (try_next_hop(status) && pending.next_hop < pending.hops.size()) {
+        try_hop(attempt->recipient);
+        return;
+    }
+    finish(attempt->recipient);
+}
+
+void UserAgent::on_incoming_message(nua_handle_s* nh, const void* raw) {
+    const auto* sip = static_cast<const sip_t*>(raw);
+    Home home;
+    IncomingMessage m;
+    if (sip != nullptr) {
+        if (sip->sip_request != nullptr) m.request_uri = home.url(sip->sip_request->rq_url);
+        if (sip->sip_from != nullptr) m.from = home.url(sip->sip_from->a_url);
+        if (sip->sip_to != nullptr) m.to = home.url(sip->sip_to->a_url);
+        if (sip->sip_call_id != nullptr && sip->sip_call_id->i_id != nullptr)
+            m.call_id = sip->sip_call_id->i_id;
+        if (sip->sip_content_type != nullptr) m.content_type = home.header(sip->sip_content_type);
+        if (sip->sip_payload != nullptr && sip->sip_payload->pl_data != nullptr)
+            m.body.assign(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+        if (sip->sip_subject != nullptr && sip->sip_subject->g_value != nullptr)
+            m.subject = sip->sip_subject->g_value;
+        if (sip->sip_content_language != nullptr)
+            m.content_language = home.header(sip->sip_content_language);
+        if (sip->sip_max_forwards != nullptr)
+            m.max_forwards = static_cast<int>(sip->sip_max_forwards->mf_count);
+    }
+    {
+        NuaReply reply(
+            nua_, nh,
+            fmt::format("MESSAGE from {} to {} (Call-ID {})", m.from, m.request_uri, m.call_id));
+        if (on_message_) {
+            on_message_(m, reply);
+        } else {
+            reply.respond(503, "Not ready", {"", "5"});
+        }
+    }
+    nua_handle_destroy(nh);
+}
+
+} // namespace xsgw::sip
