@@ -43,7 +43,7 @@ constexpr std::array<TableSchema, 4> schema{{
     {"xmpp",
      {"component", "host", "port", "secret", "secret_file", "keepalive_interval",
       "keepalive_timeout", "reconnect_min", "reconnect_max", "version_show_os"}},
-    {"sip", {"domain", "listen"}},
+    {"sip", {"domain", "listen", "message_type", "max_message_bytes"}},
     {"dns", {"servers"}},
     {"log", {"level"}},
 }};
@@ -720,6 +720,25 @@ Check Validator::sip() {
         }
         config_.sip.listen = std::move(*listen);
     }
+
+    std::optional<std::string> type;
+    if (auto problem = get("sip", "message_type", type)) {
+        return problem;
+    }
+    if (type) {
+        if (*type != "chat" && *type != "normal") {
+            return issue("sip.message_type",
+                         fmt::format("{} is neither \"chat\" nor \"normal\"", in_quotes(*type)));
+        }
+        config_.sip.message_type = std::move(*type);
+    }
+    constexpr int64_t max_message_limit = 1024 * 1024;
+    int64_t bytes = static_cast<int64_t>(config_.sip.max_message_bytes);
+    if (auto problem =
+            get_positive("sip", "max_message_bytes", max_message_limit, "bytes", bytes)) {
+        return problem;
+    }
+    config_.sip.max_message_bytes = static_cast<std::size_t>(bytes);
     return std::nullopt;
 }
 

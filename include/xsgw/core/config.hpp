@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -40,6 +41,10 @@ struct SipConfig {
     std::string domain;
     /// Sofia URL sip:|sips: host[:port][;transport=...].
     std::string listen = "sip:127.0.0.1:5080";
+    /// Type of the XMPP messages made from SIP MESSAGEs: "chat" or "normal" (M7).
+    std::string message_type = "chat";
+    /// Largest message body carried either way, 1..1048576 bytes; past it 413 / policy-violation.
+    std::size_t max_message_bytes = 65536;
 };
 
 /// [dns]: the c-ares resolver.

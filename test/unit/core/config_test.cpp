@@ -228,6 +228,14 @@ const std::vector<BadCase> bad_cases = {
      "not a host name or IP address"},
     {"host bracketed IPv6", xmpp_ok + "host = \"[::1]\"\n" + sip_ok, "xmpp.host",
      "not a host name or IP address"},
+    // sip.message_type, sip.max_message_bytes
+    {"message_type other", minimal + "message_type = \"groupchat\"\n", "sip.message_type",
+     "neither"},
+    {"message_type int", minimal + "message_type = 1\n", "sip.message_type", "expected string"},
+    {"max_message_bytes zero", minimal + "max_message_bytes = 0\n", "sip.max_message_bytes",
+     "out of range"},
+    {"max_message_bytes huge", minimal + "max_message_bytes = 1048577\n", "sip.max_message_bytes",
+     "out of range"},
     // sip.listen
     {"listen no scheme", minimal + "listen = \"127.0.0.1:5080\"\n", "sip.listen", "bad URL"},
     {"listen no colon", minimal + "listen = \"localhost\"\n", "sip.listen", "bad URL"},
