@@ -39,11 +39,15 @@ void EventLoop::stop() {
 bool EventLoop::run_until(const std::function<bool()>& pred, std::chrono::milliseconds deadline) {
     using Clock = std::chrono::steady_clock;
     const auto end = Clock::now() + deadline;
+    su_duration_t wait = 0;
     while (!pred()) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
         if (left.count() <= 0) return pred();
-        // su_root_step waits at most this long for an event, then returns.
-        su_root_step(root_, static_cast<su_duration_t>(std::min<long>(left.count(), 50)));
+        // su_root_step returns the time to the next timer: wait no longer than that,
+        // so a timer armed for now fires now, not at the end of a fixed slice.
+        const su_duration_t next = su_root_step(
+            root_, std::min<su_duration_t>(wait, static_cast<su_duration_t>(left.count())));
+        wait = next < 0 ? 50 : std::min<su_duration_t>(next, 50);
     }
     return true;
 }
