@@ -85,7 +85,9 @@ public:
             return;
         }
         answered_ = true;
-        nua_respond(nh_, status, phrase.c_str(), NUTAG_WITH_THIS(nua_),
+        // nua sends the response later and keeps the phrase pointer: give it a copy it owns.
+        const char* owned = su_strdup(nua_handle_home(nh_), phrase.c_str());
+        nua_respond(nh_, status, owned, NUTAG_WITH_THIS(nua_),
                     TAG_IF(!headers.accept.empty(), SIPTAG_ACCEPT_STR(headers.accept.c_str())),
                     TAG_IF(!headers.retry_after.empty(),
                            SIPTAG_RETRY_AFTER_STR(headers.retry_after.c_str())),
@@ -106,8 +108,9 @@ UserAgent::UserAgent(core::EventLoop& loop, const core::SipConfig& config)
     : loop_(loop), config_(config) {
     const std::string agent = std::string("xsgw/") + XSGW_VERSION;
     nua_ = nua_create(loop_.root(), &nua_trampoline, this, NUTAG_URL(config_.listen.c_str()),
-                      NUTAG_APPL_METHOD("MESSAGE"), NUTAG_ALLOW("MESSAGE"), NUTAG_MEDIA_ENABLE(0),
-                      NUTAG_ENABLEMESSAGE(1), SIPTAG_USER_AGENT_STR(agent.c_str()), TAG_END());
+                      NUTAG_APPL_METHOD("MESSAGE"), SIPTAG_ALLOW_STR("MESSAGE, OPTIONS"),
+                      NUTAG_MEDIA_ENABLE(0), NUTAG_ENABLEMESSAGE(1),
+                      SIPTAG_USER_AGENT_STR(agent.c_str()), TAG_END());
     if (nua_ == nullptr)
         throw std::runtime_error(fmt::format("cannot listen for SIP on {}", config_.listen));
     spdlog::info("sip: listening on {}", config_.listen);
@@ -160,8 +163,11 @@ void UserAgent::try_hop(const std::string& recipient) {
     const std::string proxy = hop_url(hop);
     const OutgoingMessage& m = pending.message;
     auto* attempt = new Attempt{recipient, nullptr};
+    // In angle brackets, so URI parameters such as ;gr= stay in the URI (A7).
+    const std::string to = "<" + m.to + ">";
+    const std::string from = "<" + m.from + ">";
     attempt->nh =
-        nua_handle(nua_, attempt, SIPTAG_TO_STR(m.to.c_str()), SIPTAG_FROM_STR(m.from.c_str()),
+        nua_handle(nua_, attempt, SIPTAG_TO_STR(to.c_str()),
                    TAG_IF(!m.call_id.empty(), SIPTAG_CALL_ID_STR(m.call_id.c_str())), TAG_END());
     if (attempt->nh == nullptr) {
         delete attempt;
@@ -174,7 +180,7 @@ void UserAgent::try_hop(const std::string& recipient) {
     ++pending.result.targets_tried;
     spdlog::info("sip: MESSAGE {} -> {} via {} ({}), {} bytes", m.from, m.request_uri, proxy,
                  hop.host, m.body.size());
-    nua_message(attempt->nh, NUTAG_URL(m.request_uri.c_str()),
+    nua_message(attempt->nh, NUTAG_URL(m.request_uri.c_str()), SIPTAG_FROM_STR(from.c_str()),
                 SIPTAG_CONTENT_TYPE_STR(m.content_type.c_str()), SIPTAG_PAYLOAD_STR(m.body.c_str()),
                 TAG_IF(!m.subject.empty(), SIPTAG_SUBJECT_STR(m.subject.c_str())),
                 TAG_IF(!m.content_language.empty(),
@@ -250,7 +256,10 @@ void UserAgent::on_incoming_message(nua_handle_s* nh, const void* raw) {
     IncomingMessage m;
     if (sip != nullptr) {
         if (sip->sip_request != nullptr) m.request_uri = home.url(sip->sip_request->rq_url);
-        if (sip->sip_from != nullptr) m.from = home.url(sip->sip_from->a_url);
+        if (sip->sip_from != nullptr) {
+            m.from = home.url(sip->sip_from->a_url);
+            m.from_header = home.header(sip->sip_from);
+        }
         if (sip->sip_to != nullptr) m.to = home.url(sip->sip_to->a_url);
         if (sip->sip_call_id != nullptr && sip->sip_call_id->i_id != nullptr)
             m.call_id = sip->sip_call_id->i_id;

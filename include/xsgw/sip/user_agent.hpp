@@ -49,7 +49,8 @@ struct SendResult {
 /// A MESSAGE that arrived, with what the bridge needs of it.
 struct IncomingMessage {
     std::string request_uri;
-    std::string from; ///< From URI (no display name, no tag)
+    std::string from;        ///< From URI (no display name, no tag)
+    std::string from_header; ///< the whole From header value, as received
     std::string to;
     std::string call_id;
     std::string content_type; ///< full header value, e.g. text/plain;charset=UTF-8

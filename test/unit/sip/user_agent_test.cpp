@@ -28,7 +28,7 @@ OutgoingMessage message(const std::string& body) {
     OutgoingMessage m;
     m.request_uri = "sip:bob@127.0.0.1:25062";
     m.to = m.request_uri;
-    m.from = "sip:alice*xmpp.test@sip.test";
+    m.from = "sip:alice*xmpp.test@sip.test;gr=phone";
     m.body = body;
     return m;
 }
@@ -57,7 +57,8 @@ TEST_CASE("M1 a MESSAGE goes out to the given next hop and comes in whole") {
     CHECK(got[0].content_type == "text/plain;charset=UTF-8");
     CHECK(got[0].subject == "greetings");
     CHECK(got[0].content_language == "fr");
-    CHECK(got[0].from == "sip:alice*xmpp.test@sip.test");
+    CHECK(got[0].from == "sip:alice*xmpp.test@sip.test;gr=phone");
+    CHECK(got[0].from_header.find("<sip:alice*xmpp.test@sip.test;gr=phone>") == 0);
     CHECK(got[0].request_uri == "sip:bob@127.0.0.1:25062");
 }
 
