@@ -42,13 +42,18 @@ std::optional<std::pair<std::string, std::string>> check_addressing(const core::
 }
 
 Gateway::Gateway(core::EventLoop& loop, const core::Config& config)
-    : config_(config), link_(loop, config.xmpp),
+    : config_(config), link_(loop, config.xmpp), resolver_(loop, config.dns),
+      agent_(loop, config.sip),
       services_(
           config.xmpp.component,
           xmpp::ServiceInfo{
               .name = "xsgw", .version = XSGW_VERSION, .show_os = config.xmpp.version_show_os},
-          [this](const std::string& prompt) { return prompt_to_contact_jid(prompt, config_); }) {
+          [this](const std::string& prompt) { return prompt_to_contact_jid(prompt, config_); }),
+      relay_(config_, link_, agent_, resolver_) {
     link_.set_stanza_handler([this](const gloox::Tag& stanza) { on_stanza(stanza); });
+    agent_.set_message_handler([this](const sip::IncomingMessage& message, sip::Reply& reply) {
+        relay_.from_sip(message, reply);
+    });
 }
 
 void Gateway::start() {
@@ -73,24 +78,12 @@ void Gateway::on_stanza(const gloox::Tag& stanza) {
     if (name == "iq") {
         reply(services_.reply_to(stanza), stanza);
     } else if (name == "message") {
-        on_message(stanza);
+        relay_.from_xmpp(stanza);
     } else {
         // Presence is gatewayed by the presence work (issue 4); until then it is only noted.
         spdlog::debug("xmpp: presence type='{}' from {} not handled yet",
                       stanza.findAttribute("type"), stanza.findAttribute("from"));
     }
-}
-
-void Gateway::on_message(const gloox::Tag& message) {
-    // No SIP side yet: tell the sender instead of dropping the message silently.
-    auto* error = xmpp::make_error_reply(
-        message, config_.xmpp.component,
-        {"cancel", "service-unavailable", "this gateway does not relay messages to SIP yet"});
-    if (error == nullptr) return; // never answer an error with an error (E4)
-    spdlog::info("xmpp: message id='{}' from {} to {} refused: SIP messaging not available",
-                 message.findAttribute("id"), message.findAttribute("from"),
-                 message.findAttribute("to"));
-    reply(error, message);
 }
 
 } // namespace xsgw::bridge

@@ -1,8 +1,11 @@
 // The gateway: routes what the XMPP link delivers to its services and, later, to SIP.
 #pragma once
 
+#include "xsgw/bridge/message_relay.hpp"
 #include "xsgw/core/config.hpp"
 #include "xsgw/core/event_loop.hpp"
+#include "xsgw/dns/resolver.hpp"
+#include "xsgw/sip/user_agent.hpp"
 #include "xsgw/xmpp/component_link.hpp"
 #include "xsgw/xmpp/services.hpp"
 
@@ -25,7 +28,8 @@ std::variant<std::string, xmpp::StanzaError> prompt_to_contact_jid(const std::st
 /// Returns {key, what} for a one-line config error.
 std::optional<std::pair<std::string, std::string>> check_addressing(const core::Config& config);
 
-/// Owns the component link and answers everything that arrives on it.
+/// Owns the component link, the SIP user agent and the resolver, and routes
+/// everything that arrives on either side.
 class Gateway {
 public:
     Gateway(core::EventLoop& loop, const core::Config& config);
@@ -41,15 +45,19 @@ public:
     void stop();
     /// The component link, for status and tests.
     const xmpp::ComponentLink& link() const { return link_; }
+    /// What the message relay did so far.
+    const RelayStats& relay_stats() const { return relay_.stats(); }
 
 private:
     void on_stanza(const gloox::Tag& stanza);
-    void on_message(const gloox::Tag& message);
     void reply(gloox::Tag* stanza, const gloox::Tag& request);
 
     core::Config config_;
     xmpp::ComponentLink link_;
+    dns::Resolver resolver_;
+    sip::UserAgent agent_;
     xmpp::Services services_;
+    MessageRelay relay_; ///< last: destroyed first, before what it uses
 };
 
 } // namespace xsgw::bridge

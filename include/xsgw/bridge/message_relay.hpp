@@ -1,0 +1,83 @@
+// Instant messages both ways: XMPP <message/> <-> SIP MESSAGE (M1-M12, E1-E4).
+#pragma once
+
+#include "xsgw/address/address.hpp"
+#include "xsgw/core/config.hpp"
+#include "xsgw/dns/resolver.hpp"
+#include "xsgw/sip/user_agent.hpp"
+#include "xsgw/translate/message.hpp"
+#include "xsgw/xmpp/component_link.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace gloox {
+class Tag;
+}
+
+namespace xsgw::bridge {
+
+/// Counters of what the relay did, for logs, tests and metrics.
+struct RelayStats {
+    std::uint64_t xmpp_in = 0;          ///< message stanzas taken from XMPP
+    std::uint64_t sip_sent_ok = 0;      ///< MESSAGEs that got a 2xx
+    std::uint64_t sip_failed = 0;       ///< MESSAGEs that ended in an error stanza
+    std::uint64_t sip_in = 0;           ///< MESSAGEs taken from SIP
+    std::uint64_t xmpp_delivered = 0;   ///< stanzas written to the XMPP link (answered 202)
+    std::uint64_t sip_refused = 0;      ///< MESSAGEs answered with an error status
+    std::uint64_t bounces_notified = 0; ///< M12 notices sent for XMPP error bounces
+};
+
+/// Carries messages between the component link and the SIP user agent. Every
+/// message either reaches the next hop or its sender gets an error.
+class MessageRelay {
+public:
+    MessageRelay(const core::Config& config, xmpp::ComponentLink& link, sip::UserAgent& agent,
+                 dns::Resolver& resolver);
+    MessageRelay(const MessageRelay&) = delete;
+    MessageRelay& operator=(const MessageRelay&) = delete;
+    MessageRelay(MessageRelay&&) = delete;
+    MessageRelay& operator=(MessageRelay&&) = delete;
+    ~MessageRelay();
+
+    /// A <message/> from XMPP addressed to a gateway contact.
+    void from_xmpp(const gloox::Tag& stanza);
+    /// A MESSAGE from SIP; answered exactly once through reply.
+    void from_sip(const sip::IncomingMessage& message, sip::Reply& reply);
+    const RelayStats& stats() const { return stats_; }
+
+private:
+    struct Relayed {              ///< a SIP MESSAGE turned stanza, kept for a bounce (M12)
+        std::string sip_sender;   ///< the SIP From URI
+        std::string gateway_from; ///< the SIP URI of the XMPP user it went to
+        std::chrono::steady_clock::time_point at;
+    };
+
+    void send_to_sip(translate::XmppMessage message, address::SipUri target, std::string from_uri,
+                     translate::SipMessageOut out);
+    void deliver(const translate::XmppMessage& request, const dns::Resolution& resolution,
+                 const std::string& from_uri, const translate::SipMessageOut& out,
+                 const std::string& request_uri);
+    void fail(const translate::XmppMessage& request, const translate::XmppError& error);
+    void on_bounce(const std::string& id, const translate::XmppError& error);
+    void remember(const std::string& id, Relayed relayed);
+
+    core::Config config_;
+    address::AddressConfig addressing_;
+    translate::Limits limits_;
+    translate::SipToXmppOptions to_xmpp_;
+    xmpp::ComponentLink& link_;
+    sip::UserAgent& agent_;
+    dns::Resolver& resolver_;
+    RelayStats stats_;
+    std::shared_ptr<bool> alive_; ///< false once destroyed: late callbacks do nothing
+    std::uint64_t next_id_ = 1;
+    std::unordered_map<std::string, Relayed> relayed_; ///< by stanza id
+    std::deque<std::string> relayed_order_;            ///< oldest first, for the bound
+};
+
+} // namespace xsgw::bridge

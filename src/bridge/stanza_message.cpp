@@ -1,0 +1,126 @@
+#include "xsgw/bridge/stanza_message.hpp"
+
+#include <gloox/parser.h>
+#include <gloox/tag.h>
+#include <gloox/taghandler.h>
+#include <memory>
+
+namespace xsgw::bridge {
+namespace {
+
+constexpr const char* ns_chat_states = "http://jabber.org/protocol/chatstates";
+constexpr const char* ns_receipts = "urn:xmpp:receipts";
+constexpr const char* ns_xhtml_im = "http://jabber.org/protocol/xhtml-im";
+constexpr const char* ns_xhtml = "http://www.w3.org/1999/xhtml";
+constexpr const char* ns_stanzas = "urn:ietf:params:xml:ns:xmpp-stanzas";
+
+// Parses a well-formed XML fragment into one Tag (caller owns it), for XHTML-IM bodies.
+class FragmentParser final : public gloox::TagHandler {
+public:
+    std::unique_ptr<gloox::Tag> parse(const std::string& xml) {
+        gloox::Parser parser(this);
+        std::string copy = xml;
+        if (parser.feed(copy) >= 0 || !tag_) return nullptr;
+        return std::move(tag_);
+    }
+    void handleTag(gloox::Tag* tag) override {
+        tag_.reset(tag != nullptr ? tag->clone() : nullptr);
+    }
+
+private:
+    std::unique_ptr<gloox::Tag> tag_;
+};
+
+} // namespace
+
+translate::XmppMessage message_from_stanza(const gloox::Tag& stanza) {
+    translate::XmppMessage m;
+    m.id = stanza.findAttribute("id");
+    m.from = stanza.findAttribute("from");
+    m.to = stanza.findAttribute("to");
+    m.type = translate::parse_message_type(stanza.findAttribute("type"))
+                 .value_or(translate::MessageType::normal);
+    m.lang = stanza.findAttribute("xml:lang");
+    for (const gloox::Tag* child : stanza.children()) {
+        const std::string& name = child->name();
+        const std::string ns = child->xmlns();
+        if (name == "body" &&
+            (ns.empty() || ns == "jabber:client" || ns == "jabber:component:accept")) {
+            // One body per language may appear; the one without xml:lang (or the first) wins.
+            if (m.body.empty() || child->findAttribute("xml:lang").empty()) m.body = child->cdata();
+        } else if (name == "subject") {
+            if (m.subject.empty()) m.subject = child->cdata();
+        } else if (name == "thread") {
+            m.thread = child->cdata();
+        } else if (ns == ns_chat_states) {
+            m.chat_state = translate::parse_chat_state(name);
+        } else if (ns == ns_receipts && name == "request") {
+            m.receipt_request = true;
+        } else if (ns == ns_receipts && name == "received") {
+            m.receipt_for = child->findAttribute("id");
+        } else if (ns == ns_xhtml_im && name == "html") {
+            if (const gloox::Tag* body = child->findChild("body")) {
+                std::string inner;
+                for (const gloox::Tag* part : body->children())
+                    inner += part->xml();
+                m.xhtml = inner;
+            }
+        }
+    }
+    return m;
+}
+
+gloox::Tag* stanza_from_message(const translate::XmppMessage& m) {
+    auto* stanza = new gloox::Tag("message");
+    if (!m.id.empty()) stanza->addAttribute("id", m.id);
+    stanza->addAttribute("type", std::string(translate::to_string(m.type)));
+    stanza->addAttribute("from", m.from);
+    stanza->addAttribute("to", m.to);
+    if (!m.lang.empty()) stanza->addAttribute("xml:lang", m.lang);
+    if (!m.subject.empty()) new gloox::Tag(stanza, "subject", m.subject);
+    if (!m.body.empty()) new gloox::Tag(stanza, "body", m.body);
+    if (!m.thread.empty()) new gloox::Tag(stanza, "thread", m.thread);
+    if (m.chat_state) {
+        auto* state = new gloox::Tag(stanza, std::string(translate::to_string(*m.chat_state)));
+        state->setXmlns(ns_chat_states);
+    }
+    if (!m.receipt_for.empty()) {
+        auto* received = new gloox::Tag(stanza, "received");
+        received->setXmlns(ns_receipts);
+        received->addAttribute("id", m.receipt_for);
+    }
+    if (!m.xhtml.empty()) {
+        FragmentParser parser;
+        auto body =
+            parser.parse("<body xmlns='" + std::string(ns_xhtml) + "'>" + m.xhtml + "</body>");
+        if (body) {
+            auto* html = new gloox::Tag(stanza, "html");
+            html->setXmlns(ns_xhtml_im);
+            html->addChild(body.release());
+        }
+    }
+    return stanza;
+}
+
+gloox::Tag* error_stanza_for(const translate::XmppMessage& request,
+                             const translate::XmppError& error) {
+    auto* stanza = new gloox::Tag("message");
+    stanza->addAttribute("type", "error");
+    if (!request.id.empty()) stanza->addAttribute("id", request.id);
+    stanza->addAttribute("from", request.to);
+    stanza->addAttribute("to", request.from);
+    auto* err = new gloox::Tag(stanza, "error");
+    err->addAttribute("type",
+                      std::string(translate::to_string(translate::error_type(error.condition))));
+    auto* condition = new gloox::Tag(err, std::string(translate::to_string(error.condition)),
+                                     error.alternate_address);
+    condition->setXmlns(ns_stanzas);
+    if (!error.text.empty()) {
+        auto* text = new gloox::Tag(err, "text", error.text);
+        text->setXmlns(ns_stanzas);
+        text->addAttribute("xml:lang", "en");
+    }
+    return stanza;
+}
+
+} // namespace xsgw::bridge
