@@ -1,11 +1,13 @@
 #!/usr/bin/python3
-"""End-to-end scenarios: the real xsgw binary against a real XMPP server (STANDARDS.md section X).
+"""End-to-end scenarios: the real xsgw binary against a real XMPP server and real SIP peers
+(STANDARDS.md sections X, M, E, D, A, S).
 
 usage: /usr/bin/python3 test/e2e/run.py --xsgw PATH --server jabberd2|prosody|ejabberd \
-           --workdir DIR [--scenario NAME ...] [--list]
+           --workdir DIR [--scenario NAME ...] [--group xmpp|messaging ...] [--list]
 
-Starts the server with test/e2e/peers/<server>.sh (PEERS=DIR/peers), writes the xsgw configs
-into DIR (mode 0600), runs xsgw as a subprocess (its output kept in DIR/xsgw-<name>.log), runs
+Starts the server with test/e2e/peers/<server>.sh (PEERS=DIR/peers) and, when a selected scenario
+needs the SIP side, dnsmasq, Kamailio and the sipp user agents (test/e2e/sip.py); writes the xsgw
+configs into DIR (mode 0600), runs xsgw as a subprocess (its output kept in DIR/xsgw-<name>.log), runs
 the scenarios in order and prints one line per scenario, `PASS name` or `FAIL name: why`.
 Everything is stopped at the end, also on failure or interruption; on failure the paths of
 every peer, xsgw and client log are printed. Exit status 0 only if every scenario passed.
@@ -25,15 +27,19 @@ import signal
 import sys
 import time
 import traceback
+import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape
 
 logging.getLogger().addHandler(logging.NullHandler())  # keep slixmpp's import-time warnings off stderr
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from xmpp_client import Client, ClientError, error_condition, local, log_to, ns, to_text  # noqa: E402
+from sip import KAMAILIO, SipError, SipPeers  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER_IPS = {'jabberd2': '127.0.0.11', 'prosody': '127.0.0.12', 'ejabberd': '127.0.0.13'}
 XMPP_DOMAIN = 'xmpp.test'
 COMPONENT = 'sip.test'
+SIP_DOMAIN = 'sip.test'       # [sip] domain: XMPP users appear as sip:alice*xmpp.test@sip.test
 SECRET = 'sipsecret'
 WRONG_SECRET = 'wrongsecret42'
 COMP_PORT = 5347
@@ -153,7 +159,7 @@ class Xsgw:
             'reconnect_min = %d       # ms' % link['reconnect_min'],
             'reconnect_max = %d      # ms' % link['reconnect_max'],
             '[sip]',
-            'domain = "%s"' % XMPP_DOMAIN,
+            'domain = "%s"' % SIP_DOMAIN,
             'listen = "sip:127.0.0.1:%d"' % sip_port,
             '[dns]',
             'servers = ["127.0.0.53:53"]  # loopback only: no lookup may leave the machine',
@@ -305,6 +311,9 @@ class Harness:
         self._alice = None
         self.stopped_pid = None      # a SIGSTOPped server process to SIGCONT at teardown
         self._sip_port = 5080
+        self.sip = None              # SipPeers, when a selected scenario needs the SIP side
+        self.sip_error = None        # why the SIP peers could not start (fails only the scenarios needing them)
+        self._tokens = 0
 
     def prepare_workdir(self):
         """Create DIR; remove what an earlier run of ours left there (and only that)."""
@@ -316,9 +325,10 @@ class Harness:
         self.log = RunLog(os.path.join(self.workdir, 'run.log'))
         self.server = Server(self.server_name, self.peers_dir, self.log)
 
-    async def setup(self):
+    async def setup(self, with_sip):
         if os.path.isdir(self.peers_dir):
             await self.server.stop()        # a copy left running by an interrupted run
+            await SipPeers(self.peers_dir, self.log).stop_leftovers()
             shutil.rmtree(self.peers_dir)
         os.makedirs(self.peers_dir)
         os.chmod(self.peers_dir, 0o755)
@@ -326,6 +336,15 @@ class Harness:
         print('# %s' % out.splitlines()[-1], flush=True)
         print('# %s start took %.2fs (wall, from run.py)' % (self.server_name, self.server.start_times[-1]),
               flush=True)
+        if with_sip:
+            self.sip = SipPeers(self.peers_dir, self.log)
+            try:
+                await self.sip.start()
+                print('# SIP peers (dnsmasq, kamailio, sipp bob + failover, bob registered) up in %.2fs'
+                      % self.sip.start_time, flush=True)
+            except SipError as e:
+                self.sip_error = str(e)
+                print('# SIP peers: %s' % e, flush=True)
         self.main = self.new_xsgw('main', SECRET, **MAIN)
         await self.main.start()
 
@@ -391,6 +410,8 @@ class Harness:
                 await x.stop()
             except Exception as e:   # keep going: the server must be stopped too
                 self.log('%s: stop failed: %r' % (x.name, e))
+        if self.sip is not None:
+            await self.sip.stop()
         if self.server is not None:
             try:
                 await self.server.stop()
@@ -399,8 +420,19 @@ class Harness:
 
     def log_paths(self):
         paths = sorted(glob.glob(os.path.join(self.workdir, '*.log')))
-        paths += sorted(glob.glob(os.path.join(self.peers_dir, '**', '*.log'), recursive=True))
+        paths += sorted(p for p in glob.glob(os.path.join(self.peers_dir, '**', '*.*'), recursive=True)
+                        if p.endswith(('.log', '.msg', '.err')))
         return paths
+
+    def token(self, what):
+        """A word unique in this run, to find one scenario's message among the others."""
+        self._tokens += 1
+        return 'e2e-%s-%d-%d' % (what, os.getpid(), self._tokens)
+
+    def sip_peers(self):
+        """The SIP peers, or Fail when they could not start."""
+        check(self.sip is not None and self.sip_error is None, 'SIP peers not available: %s' % self.sip_error)
+        return self.sip
 
 
 def result_of(r):
@@ -620,15 +652,428 @@ async def s1_secret_not_logged(h):
             x.expect_none(re.escape(secret), '%s logs the component secret' % x.name)
 
 
+# ---------------------------------------------------------------------------------------------
+# messaging scenarios (M, E, D, A, S of STANDARDS.md): the SIP side is Kamailio (registrar for
+# simple.test, found through NAPTR/SRV), sipp UASes (bob, the failover target) and sipp UACs.
+
+NS_CHATSTATES = 'http://jabber.org/protocol/chatstates'
+NS_XHTML_IM = 'http://jabber.org/protocol/xhtml-im'
+NS_XHTML = 'http://www.w3.org/1999/xhtml'
+NS_ISCOMPOSING = 'urn:ietf:params:xml:ns:im-iscomposing'
+STANZA_NS = ('jabber:client', 'jabber:component:accept', '')
+ALICE_SIP = 'sip:alice*%s@%s' % (XMPP_DOMAIN, SIP_DOMAIN)    # alice as SIP users address her
+BOB_SIP = 'sip:bob@simple.test'                             # registered at Kamailio by a sipp UAS
+BOB_JID = 'bob*simple.test@' + COMPONENT                    # bob as XMPP users address him
+GATEWAY = '127.0.0.1:5080'                                  # the main instance's [sip] listen
+KAM = '%s:%d' % KAMAILIO
+# RFC 6120 section 8.3.3: the error type of each condition the scenarios expect
+ERROR_TYPES = {'item-not-found': 'cancel', 'remote-server-not-found': 'cancel', 'jid-malformed': 'modify',
+               'bad-request': 'modify', 'not-acceptable': 'modify', 'policy-violation': 'modify'}
+ISCOMPOSING_ACTIVE = ('<?xml version="1.0" encoding="UTF-8"?>\r\n'
+                      '<isComposing xmlns="urn:ietf:params:xml:ns:im-iscomposing">'
+                      '<state>active</state><contenttype>text/plain</contenttype><refresh>60</refresh>'
+                      '</isComposing>')
+
+
+def messaging(scenario):
+    """Mark a scenario as needing the gateway's messaging and the SIP peers (--group messaging)."""
+    scenario.group = 'messaging'
+    return scenario
+
+
+def bare(jid):
+    return (jid or '').split('/', 1)[0]
+
+
+def stanza_child(el, name):
+    """The direct child <name/> of a stanza in the stanza namespace, or None."""
+    for c in el:
+        if local(c.tag) == name and ns(c.tag) in STANZA_NS:
+            return c
+    return None
+
+
+def body_of(el):
+    b = stanza_child(el, 'body')
+    return None if b is None else (b.text or '')
+
+
+def has_child(el, namespace, name):
+    return any(ns(c.tag) == namespace and local(c.tag) == name for c in el)
+
+
+def error_text(el):
+    for c in el:
+        if local(c.tag) == 'error':
+            for t in c:
+                if local(t.tag) == 'text':
+                    return t.text or ''
+    return None
+
+
+async def sip_wait(awaitable):
+    """Await a SIP-side expectation; its SipError becomes this scenario's failure."""
+    try:
+        return await awaitable
+    except SipError as e:
+        raise Fail(str(e)) from None
+
+
+async def alice_wait(c, pred, within, start, what):
+    try:
+        return await c.expect_message(pred, within, start, what)
+    except ClientError as e:
+        raise Fail('alice: %s' % e) from None
+
+
+async def alice_sends(h, to, payload, mtype='chat'):
+    """alice sends <message id=new to=to>payload</message>; returns (client, id, message mark)."""
+    await h.main.ensure_link_up()
+    c = await h.alice()
+    msg_id = h.token('msg')
+    mark = c.message_mark()
+    h.log('alice: send message id=%s to %s: %s' % (msg_id, to, payload))
+    c.send_message(to, msg_id, payload, mtype)
+    return c, msg_id, mark
+
+
+def from_alice(m):
+    return m.uri_of('from').split(';', 1)[0] == ALICE_SIP
+
+
+def error_for(c, msg_id, start):
+    """The first type=error message alice got for msg_id (from index start on), or None."""
+    for m in c.messages[start:]:
+        if m.get('id') == msg_id and m.get('type') == 'error':
+            return m
+    return None
+
+
+async def delivered(trace, pred, within, start, what, c, msg_id, cmark):
+    """The MESSAGE (in a sipp UAS trace) that alice's message msg_id became; fails at once if she
+    gets an error for it instead."""
+    def refused():
+        err = error_for(c, msg_id, cmark)
+        return err is not None and 'alice got an error for message %s: %s' % (msg_id, to_text(err))
+    return await sip_wait(trace.expect(pred, within, start, what, abort=refused))
+
+
+async def no_error_for(h, c, msg_id, start):
+    """alice has no error for msg_id. A ping through the server and the component is answered after
+    any error the gateway sent before it; call this once the SIP final response reached the gateway."""
+    await h.iq('get', COMPONENT, "<ping xmlns='%s'/>" % NS_PING)
+    err = error_for(c, msg_id, start)
+    check(err is None, 'alice got an error for message %s: %s' % (msg_id, to_text(err) if err is not None else ''))
+
+
+async def expect_message_error(h, c, msg_id, to, start, conditions, within=10.0):
+    """alice gets type=error for msg_id (E3: same id, from the address she wrote to) with one of
+    `conditions` and its RFC 6120 error type. Returns the stanza."""
+    el = await alice_wait(c, lambda m: m.get('id') == msg_id, within, start, 'an answer to message id=%s' % msg_id)
+    h.log('alice: got %s' % to_text(el))
+    check(el.get('type') == 'error', 'expected a type=error message for id=%s, got: %s' % (msg_id, to_text(el)))
+    check(bare(el.get('from')) == to, 'error from %r, expected %r (E3): %s' % (el.get('from'), to, to_text(el)))
+    cond = error_condition(el)
+    check(cond is not None and cond[1] in conditions,
+          'expected error condition %s, got %s: %s' % ('/'.join(conditions), cond, to_text(el)))
+    check(cond[0] == ERROR_TYPES[cond[1]], 'expected <error type=%r> for %s, got %r: %s'
+          % (ERROR_TYPES[cond[1]], cond[1], cond[0], to_text(el)))
+    return el
+
+
+async def sip_sends(h, sip, target, body, ctype='text/plain;charset=UTF-8', expect=(202,), ruri=ALICE_SIP,
+                    name='message'):
+    """bob@simple.test sends a MESSAGE to ruri through target ("ip:port"); fails unless the final
+    status is one of `expect`. Returns the SipResult."""
+    r = await sip.message(target, ruri, BOB_SIP, ruri, ctype, body, expect=expect, name=name)
+    check(r.status in expect, 'MESSAGE %s via %s: final status %s, expected %s (sipp trace %s)'
+          % (ruri, target, r.status if r.final else 'none', '/'.join(map(str, expect)), r.trace_path))
+    problem = r.final.reason_problem()
+    check(problem is None, 'MESSAGE %s via %s: the %d response is malformed: %s (sipp trace %s)'
+          % (ruri, target, r.status, problem, r.trace_path))
+    return r
+
+
+@messaging
+async def m1_xmpp_to_sip(h):
+    """M1, M2, D1: a chat message with a UTF-8 body, subject and thread reaches bob, registered at
+    the Kamailio that simple.test's NAPTR/SRV records name."""
+    sip = h.sip_peers()
+    body, subject, thread = 'héllo ✓ 日本', 'subject ✓ %s' % h.token('m1'), h.token('thread')
+    mark = sip.bob.trace.mark()
+    c, msg_id, cmark = await alice_sends(h, BOB_JID, '<body>%s</body><subject>%s</subject><thread>%s</thread>'
+                                         % (escape(body), escape(subject), thread))
+    m = await delivered(sip.bob.trace, from_alice, 10, mark, 'a MESSAGE from %s at bob' % ALICE_SIP, c, msg_id, cmark)
+    check(m.uri_of('to') == BOB_SIP, 'To %r, expected %s' % (m.header('to'), BOB_SIP))
+    # A7: the resource travels as the GRUU parameter of the From URI, inside <>; after the > it would
+    # be a header parameter that means nothing
+    check(not re.search(r'>.*;\s*gr\b', m.header('from') or ''),
+          'From %r: gr= is a header parameter, it belongs inside <> as a URI parameter (A7)' % m.header('from'))
+    mtype, params = m.media_type()
+    check(mtype == 'text/plain' and params.get('charset', '').lower() == 'utf-8',
+          'Content-Type %r, expected text/plain;charset=UTF-8' % m.header('content-type'))
+    check(m.body == body.encode('utf-8'), 'body %r, expected the bytes of %r' % (m.body, body))
+    check(m.header('subject') == subject, 'Subject %r, expected %r' % (m.header('subject'), subject))
+    check(m.header('contact') is None, 'out-of-dialog MESSAGE carries Contact %r (M2)' % m.header('contact'))
+    check(thread in (m.call_id or ''), 'Call-ID %r does not carry the thread %r (M1)' % (m.call_id, thread))
+    await sip_wait(sip.kamailio_log.expect(r'REQ MESSAGE sip:bob@simple\.test .* ci=%s ' % re.escape(m.call_id), 3))
+    check(sip.dns_log.grep(r'query\[NAPTR\] simple\.test from'), 'no NAPTR lookup of simple.test in %s' % sip.dns_log.path)
+    await sip_wait(sip.kamailio_log.expect(r'REPLY 200 .* ci=%s \(' % re.escape(m.call_id), 3))
+    await no_error_for(h, c, msg_id, cmark)
+
+
+@messaging
+async def m6_sip_to_xmpp(h):
+    """M6, M7, M2, A9: a text/plain MESSAGE to sip:alice*xmpp.test@sip.test, once through Kamailio
+    (which finds sip.test by NAPTR/SRV) and once straight to the gateway, reaches alice as a chat
+    message from bob*simple.test@sip.test; the sender gets 202 without Contact or body."""
+    sip = h.sip_peers()
+    await h.main.ensure_link_up()
+    c = await h.alice()
+    for via, target in (('kamailio', KAM), ('direct', GATEWAY)):
+        body = 'héllo ✓ 日本 %s' % h.token('m6-' + via)
+        mark, kmark = c.message_mark(), sip.kamailio_log.mark()
+        r = await sip_sends(h, sip, target, body, name='m6-' + via)
+        check(r.final.header('contact') is None and not r.final.body,
+              '202 carries Contact %r / a %d-byte body (M2)' % (r.final.header('contact'), len(r.final.body)))
+        el = await alice_wait(c, lambda m: body_of(m) == body, 5, mark, 'a message with body %r' % body)
+        h.log('alice: got %s' % to_text(el))
+        check(bare(el.get('from')) == BOB_JID, 'message from %r, expected %s' % (el.get('from'), BOB_JID))
+        check(el.get('type') == 'chat', 'message type %r, expected chat (M7 default)' % el.get('type'))
+        if via == 'kamailio':
+            await sip_wait(sip.kamailio_log.expect(r'SEND MESSAGE sip:alice\*xmpp\.test@sip\.test to 127\.0\.0\.1:5080/',
+                                                   3, kmark))
+
+
+@messaging
+async def m5_unknown_user(h):
+    """M5, E2, E3: Kamailio answers 404 for nobody@simple.test; alice gets item-not-found with her id."""
+    sip = h.sip_peers()
+    to = 'nobody*simple.test@' + COMPONENT
+    kmark = sip.kamailio_log.mark()
+    c, msg_id, cmark = await alice_sends(h, to, '<body>to nobody</body>')
+    el = await expect_message_error(h, c, msg_id, to, cmark, ('item-not-found',))
+    check(sip.kamailio_log.grep(r'NOUSER sip:nobody@simple\.test', kmark), 'Kamailio did not see the MESSAGE to nobody')
+    text = error_text(el)
+    check(text and 'Not Found' in text, 'error <text> %r does not carry the reason phrase "Not Found" (E3)' % text)
+
+
+@messaging
+async def m5_unresolvable(h):
+    """M5, E1: nowhere.test does not exist (NXDOMAIN): remote-server-not-found."""
+    sip = h.sip_peers()
+    to = 'bob*nowhere.test@' + COMPONENT
+    c, msg_id, cmark = await alice_sends(h, to, '<body>to nowhere</body>')
+    await expect_message_error(h, c, msg_id, to, cmark, ('remote-server-not-found',))
+    check(sip.dns_log.grep(r'query\[\w+\] (_sips?\._(udp|tcp)\.)?nowhere\.test from'),
+          'the gateway never asked the test DNS about nowhere.test (%s)' % sip.dns_log.path)
+
+
+@messaging
+async def d5_failover(h):
+    """D4, D5: failover.test's first SRV target (127.0.0.3, priority 10) is dead; the message is
+    delivered through the second (a sipp UAS on 127.0.0.4, priority 20) and alice gets no error."""
+    sip = h.sip_peers()
+    body = 'failover %s' % h.token('d5')
+    mark, bmark = sip.failover.trace.mark(), sip.bob.trace.mark()
+    t0 = time.monotonic()
+    c, msg_id, cmark = await alice_sends(h, 'bob*failover.test@' + COMPONENT, '<body>%s</body>' % body)
+    # Timer F (32 s) bounds a UDP attempt that sees no ICMP error; on loopback the error is immediate
+    m = await delivered(sip.failover.trace, lambda m: m.body == body.encode(), 40, mark,
+                        'the MESSAGE at the second SRV target', c, msg_id, cmark)
+    h.log('d5: delivered through the second target %.2fs after sending' % (time.monotonic() - t0))
+    check(m.uri_of('to') == 'sip:bob@failover.test', 'To %r, expected sip:bob@failover.test' % m.header('to'))
+    check(not sip.bob.trace.received(bmark), 'bob@simple.test got a MESSAGE meant for failover.test')
+    # the priority-10 target comes first (D4): it must at least have been looked up
+    check(sip.dns_log.grep(r'query\[(A|AAAA)\] dead\.failover\.test from'),
+          'the gateway never looked up the priority-10 target dead.failover.test (%s)' % sip.dns_log.path)
+    await no_error_for(h, c, msg_id, cmark)
+
+
+@messaging
+async def m4_large_over_tcp(h):
+    """M4: a 2000-byte body (> 1300 bytes) goes over TCP, which simple.test's NAPTR offers (D2T)."""
+    sip = h.sip_peers()
+    head = 'm4 %s ' % h.token('m4')
+    body = (head + 'x' * 2000)[:2000]
+    mark = sip.bob.trace.mark()
+    c, msg_id, cmark = await alice_sends(h, BOB_JID, '<body>%s</body>' % body)
+    m = await delivered(sip.bob.trace, lambda m: m.body.startswith(head.encode()), 10, mark,
+                        'the 2000-byte MESSAGE at bob', c, msg_id, cmark)
+    check(m.body == body.encode(), 'body of %d bytes differs from the 2000 sent' % len(m.body))
+    line = await sip_wait(sip.kamailio_log.expect(r'REQ MESSAGE .* ci=%s ' % re.escape(m.call_id), 3))
+    check('/tcp)' in line, 'the gateway sent the 2000-byte MESSAGE to Kamailio over %s, not TCP: %s'
+          % (line.split('/')[-1].split(')')[0], line.strip()))
+    await sip_wait(sip.kamailio_log.expect(r'REPLY 200 .* ci=%s \(' % re.escape(m.call_id), 3))
+    await no_error_for(h, c, msg_id, cmark)
+
+
+@messaging
+async def m6_cpim_html_415(h):
+    """M6: message/cpim is unwrapped; text/html becomes a plain body plus XHTML-IM; any other
+    content type gets 415 with Accept, and nothing reaches alice."""
+    sip = h.sip_peers()
+    await h.main.ensure_link_up()
+    c = await h.alice()
+    inner = 'cpim ✓ %s' % h.token('cpim')
+    cpim = ('From: <%s>\r\nTo: <%s>\r\nDateTime: 2026-01-01T00:00:00Z\r\n\r\n'
+            'Content-Type: text/plain;charset=UTF-8\r\n\r\n%s' % (BOB_SIP, ALICE_SIP, inner))
+    mark = c.message_mark()
+    await sip_sends(h, sip, GATEWAY, cpim, ctype='message/cpim', name='m6-cpim')
+    el = await alice_wait(c, lambda m: body_of(m) is not None and inner in body_of(m), 5, mark,
+                          'the CPIM message with body %r' % inner)
+    check(body_of(el) == inner, 'CPIM: body %r, expected exactly %r' % (body_of(el), inner))
+    check(bare(el.get('from')) == BOB_JID, 'CPIM: message from %r, expected %s' % (el.get('from'), BOB_JID))
+
+    word = h.token('html')
+    html = '<html><body><p>Hello <b>bold</b> %s</p></body></html>' % word
+    mark = c.message_mark()
+    await sip_sends(h, sip, GATEWAY, html, ctype='text/html;charset=UTF-8', name='m6-html')
+    el = await alice_wait(c, lambda m: body_of(m) is not None and word in body_of(m), 5, mark,
+                          'the HTML message as a plain body')
+    h.log('alice: got %s' % to_text(el))
+    check(' '.join(body_of(el).split()) == 'Hello bold %s' % word,
+          'HTML: plain body %r, expected "Hello bold %s"' % (body_of(el), word))
+    xhtml = [x for x in el if ns(x.tag) == NS_XHTML_IM and local(x.tag) == 'html']
+    check(xhtml, 'HTML: no <html xmlns=%r/> (XHTML-IM): %s' % (NS_XHTML_IM, to_text(el)))
+    check(has_child(xhtml[0], NS_XHTML, 'body'), 'HTML: XHTML-IM without <body xmlns=%r/>' % NS_XHTML)
+    check('bold' in ''.join(xhtml[0].itertext()), 'HTML: XHTML-IM lost the text: %s' % to_text(xhtml[0]))
+
+    unknown = 'unknown %s' % h.token('415')
+    mark = c.message_mark()
+    r = await sip_sends(h, sip, GATEWAY, unknown, ctype='application/x-unknown', expect=(415,), name='m6-415')
+    accept = r.final.header('accept')
+    check(accept and 'text/plain' in accept.lower(), '415 without an Accept header listing text/plain: %r' % accept)
+    # barrier: a message sent after the refused one arrives; the refused one must not be before it
+    after = 'after 415 %s' % h.token('415')
+    await sip_sends(h, sip, GATEWAY, after, name='m6-after-415')
+    await alice_wait(c, lambda m: body_of(m) == after, 5, mark, 'the message sent after the 415')
+    leaked = [m for m in c.messages[mark:] if unknown in to_text(m)]
+    check(not leaked, 'the application/x-unknown body reached alice: %s' % (to_text(leaked[0]) if leaked else ''))
+
+
+@messaging
+async def m8_chat_states(h):
+    """M8, M3: a body-less <composing/> becomes application/im-iscomposing+xml with state active
+    (never an empty text MESSAGE); isComposing active from SIP becomes <composing/>."""
+    sip = h.sip_peers()
+    mark = sip.bob.trace.mark()
+    c, msg_id, cmark = await alice_sends(h, BOB_JID, "<composing xmlns='%s'/>" % NS_CHATSTATES)
+    m = await delivered(sip.bob.trace, from_alice, 10, mark, 'a MESSAGE from %s at bob' % ALICE_SIP, c, msg_id, cmark)
+    check(m.media_type()[0] == 'application/im-iscomposing+xml',
+          'Content-Type %r, expected application/im-iscomposing+xml' % m.header('content-type'))
+    try:
+        doc = ET.fromstring(m.body)
+    except ET.ParseError as e:
+        raise Fail('isComposing body is not XML (%s): %r' % (e, m.body)) from None
+    check(ns(doc.tag) == NS_ISCOMPOSING and local(doc.tag) == 'isComposing',
+          'body root %s, expected {%s}isComposing' % (doc.tag, NS_ISCOMPOSING))
+    state = doc.find('{%s}state' % NS_ISCOMPOSING)
+    check(state is not None and (state.text or '').strip() == 'active',
+          'isComposing state %r, expected active' % (None if state is None else state.text))
+    await sip_wait(sip.kamailio_log.expect(r'REPLY 200 .* ci=%s \(' % re.escape(m.call_id), 3))
+    await no_error_for(h, c, msg_id, cmark)
+    texts = [x for x in sip.bob.trace.received(mark) if from_alice(x) and x.media_type()[0] == 'text/plain']
+    check(not texts, 'a body-less chat state became a text MESSAGE (M3): %s' % (texts[0].summary() if texts else ''))
+
+    mark = c.message_mark()
+    await sip_sends(h, sip, GATEWAY, ISCOMPOSING_ACTIVE, ctype='application/im-iscomposing+xml', name='m8-active')
+    el = await alice_wait(c, lambda m: has_child(m, NS_CHATSTATES, 'composing'), 5, mark, 'a <composing/> message')
+    h.log('alice: got %s' % to_text(el))
+    check(bare(el.get('from')) == BOB_JID, '<composing/> from %r, expected %s' % (el.get('from'), BOB_JID))
+    check(not body_of(el), '<composing/> came with a body %r' % body_of(el))
+
+
+@messaging
+async def a9_foreign_request_uri(h):
+    """A9: a MESSAGE whose Request-URI host is not sip.test, sent straight to the gateway, is refused
+    (403/404) and relayed nowhere: not to alice, not to the foreign domain."""
+    sip = h.sip_peers()
+    await h.main.ensure_link_up()
+    c = await h.alice()
+    foreign = 'sip:alice*%s@other.test' % XMPP_DOMAIN
+    body = 'foreign %s' % h.token('a9')
+    mark, dmark, kmark = c.message_mark(), sip.dns_log.mark(), sip.kamailio_log.mark()
+    await sip_sends(h, sip, GATEWAY, body, ruri=foreign, expect=(403, 404), name='a9-foreign')
+    after = 'after a9 %s' % h.token('a9')
+    await sip_sends(h, sip, GATEWAY, after, name='a9-after')
+    await alice_wait(c, lambda m: body_of(m) == after, 5, mark, 'the message sent after the refused one')
+    leaked = [m for m in c.messages[mark:] if body in to_text(m)]
+    check(not leaked, 'the MESSAGE for other.test reached alice: %s' % (to_text(leaked[0]) if leaked else ''))
+    check(not sip.dns_log.grep(r'other\.test', dmark), 'the gateway looked up other.test (relaying?): %s'
+          % (sip.dns_log.grep(r'other\.test', dmark) or [''])[0])
+    check(not sip.kamailio_log.grep(r'other\.test', kmark), 'the MESSAGE for other.test reached Kamailio')
+
+
+@messaging
+async def a2_no_separator(h):
+    """A2: bob@sip.test has no separator: an error (item-not-found or jid-malformed), nothing to SIP."""
+    sip = h.sip_peers()
+    to = 'bob@' + COMPONENT
+    mark, dmark = sip.bob.trace.mark(), sip.dns_log.mark()
+    c, msg_id, cmark = await alice_sends(h, to, '<body>no separator</body>')
+    await expect_message_error(h, c, msg_id, to, cmark, ('item-not-found', 'jid-malformed'))
+    got = sip.bob.trace.received(mark)
+    check(not got, 'bob got a MESSAGE: %s' % (got[0].summary() if got else ''))
+    check(not sip.dns_log.grep(r'query', dmark), 'the gateway looked something up for bob@sip.test: %s'
+          % (sip.dns_log.grep(r'query', dmark) or [''])[0])
+
+
+@messaging
+async def s3_subject_crlf(h):
+    """S3: a subject with CR LF and a header line in it never becomes a header of its own: bob gets
+    the MESSAGE without X-Injected (or alice gets an error and nothing is sent)."""
+    sip = h.sip_peers()
+    body = 's3 %s' % h.token('s3')
+    mark = sip.bob.trace.mark()
+    c, msg_id, cmark = await alice_sends(
+        h, BOB_JID, '<subject>s3 subject&#13;&#10;X-Injected: 1&#13;&#10;&#13;&#10;injected body</subject>'
+                    '<body>%s</body>' % body)
+    deadline = time.monotonic() + 10
+    while True:     # whichever comes first: the MESSAGE at bob or an error at alice
+        got = [m for m in sip.bob.trace.received(mark) if from_alice(m)]
+        err = [m for m in c.messages[cmark:] if m.get('id') == msg_id and m.get('type') == 'error']
+        if got or err:
+            break
+        check(time.monotonic() < deadline, 'within 10 s neither a MESSAGE at bob nor an error at alice')
+        await asyncio.sleep(0.05)
+    if err:
+        # refusing the subject is allowed, as an error about the sender's input; anything else is not
+        cond = error_condition(err[0])
+        check(cond is not None and cond[1] in ('bad-request', 'not-acceptable'),
+              'alice got an error that does not refuse the subject (bad-request/not-acceptable): %s' % to_text(err[0]))
+        h.log('s3: the gateway refused the subject: %s' % to_text(err[0]))
+        return
+    m = got[0]
+    h.log('s3: headers at bob: %r' % m.head_text)
+    injected = [l for l in m.head_text.split('\r\n') if l.lower().startswith('x-injected')]
+    check(not injected, 'header injected through the subject: %r' % injected)
+    check(m.header('x-injected') is None, 'X-Injected header present: %r' % m.header('x-injected'))
+    check(m.body == body.encode(), 'body %r, expected %r (the subject leaked into it?)' % (m.body, body))
+    for n, v in m.headers:
+        check('\r' not in v and '\n' not in v, 'header %s holds CR/LF: %r' % (n, v))
+    await sip_wait(sip.kamailio_log.expect(r'REPLY 200 .* ci=%s \(' % re.escape(m.call_id), 3))
+    await no_error_for(h, c, msg_id, cmark)
+
+
 SCENARIOS = [x1_x2_handshake, x6_disco, x7_version_ping, x8_unknown_iq, x9_iq_gateway,
+             m1_xmpp_to_sip, m6_sip_to_xmpp, m5_unknown_user, m5_unresolvable, d5_failover,
+             m4_large_over_tcp, m6_cpim_html_415, m8_chat_states, a9_foreign_request_uri,
+             a2_no_separator, s3_subject_crlf,
              x3_wrong_secret, x3_conflict, x3_dead_link, x3_server_restart, x10_sigterm,
              s1_secret_not_logged]
 
 
 # ---------------------------------------------------------------------------------------------
 
+def group_of(scenario):
+    """'messaging' for the scenarios that need the gateway's messaging and the SIP peers, else 'xmpp'."""
+    return getattr(scenario, 'group', 'xmpp')
+
+
 async def run(args):
-    selected = [s for s in SCENARIOS if not args.scenario or s.__name__ in args.scenario]
+    selected = [s for s in SCENARIOS if (not args.scenario or s.__name__ in args.scenario)
+                and (not args.group or group_of(s) in args.group)]
     h = Harness(args)
     h.prepare_workdir()
     failed = []
@@ -641,7 +1086,7 @@ async def run(args):
     try:
         setup_error = None
         try:
-            await h.setup()
+            await h.setup(with_sip=any(group_of(s) == 'messaging' for s in selected))
         except Fail as e:
             setup_error = str(e)
         for scenario in selected:
@@ -651,6 +1096,8 @@ async def run(args):
             try:
                 if setup_error:
                     raise Fail('setup: %s' % setup_error)
+                if group_of(scenario) == 'messaging' and h.sip_error:
+                    raise Fail('SIP peers: %s' % h.sip_error)
                 await asyncio.wait_for(scenario(h), SCENARIO_DEADLINE)
                 h.log('=== PASS %s (%.2fs)' % (name, time.monotonic() - ts))
                 print('PASS %s' % name, flush=True)
@@ -675,8 +1122,9 @@ async def run(args):
     finally:
         await h.teardown()
         times = ', '.join('%.2fs' % t for t in h.server.start_times)
-        print('# %s: %d scenario(s), %d failed, %.1fs in all; server start(s): %s'
-              % (args.server, len(selected), len(failed), time.monotonic() - t0, times), flush=True)
+        sip_time = '; SIP peers start %.2fs' % h.sip.start_time if h.sip and h.sip.start_time else ''
+        print('# %s: %d scenario(s), %d failed, %.1fs in all; server start(s): %s%s'
+              % (args.server, len(selected), len(failed), time.monotonic() - t0, times, sip_time), flush=True)
         if failed or interrupted:
             print('# logs:', flush=True)
             for p in h.log_paths():
@@ -691,11 +1139,14 @@ def main():
     p.add_argument('--workdir', help='configs, logs and server state go here')
     p.add_argument('--scenario', nargs='+', action='extend', metavar='NAME',
                    help='run only these scenarios (in the fixed order); default: all')
-    p.add_argument('--list', action='store_true', help='print the scenario names and exit')
+    p.add_argument('--group', nargs='+', action='extend', choices=('xmpp', 'messaging'),
+                   help='run only the scenarios of these groups: xmpp (the component link and its '
+                        'services) or messaging (needs the SIP peers and the gateway\'s messaging); default: all')
+    p.add_argument('--list', action='store_true', help='print the scenario names (of --group, if given) and exit')
     args = p.parse_args()
     names = [s.__name__ for s in SCENARIOS]
     if args.list:
-        print('\n'.join(names))
+        print('\n'.join(s.__name__ for s in SCENARIOS if not args.group or group_of(s) in args.group))
         return 0
     for required in ('xsgw', 'server', 'workdir'):
         if getattr(args, required) is None:

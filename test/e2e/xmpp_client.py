@@ -74,6 +74,9 @@ class Client(slixmpp.ClientXMPP):
         self.add_event_handler('disconnected', lambda e: self._fail_login('disconnected: %s' % e))
         for t in ('result', 'error'):
             self.register_handler(Callback('e2e-iq-' + t, StanzaPath('iq@type=%s' % t), self._on_answer))
+        self.messages = []     # every <message/> received, in order (ET elements)
+        self._message_arrived = asyncio.Condition()
+        self.register_handler(Callback('e2e-message', StanzaPath('message'), self._on_message))
 
     def _on_session(self, _):
         if not self._session.done():
@@ -90,6 +93,42 @@ class Client(slixmpp.ClientXMPP):
         w = self._waiters.pop(el.get('id'), None)
         if w is not None and not w.done():
             w.set_result(el)
+
+    def _on_message(self, msg):
+        asyncio.ensure_future(self._add_message(msg.xml))
+
+    async def _add_message(self, el):
+        async with self._message_arrived:
+            self.messages.append(el)
+            self._message_arrived.notify_all()
+
+    def message_mark(self):
+        """Index of the next message; pass it as start= to look only at what arrives after now."""
+        return len(self.messages)
+
+    async def expect_message(self, pred, within=5.0, start=0, what='a matching message'):
+        """Wait until a message received from index `start` on satisfies pred; return it (ET
+        element). Raises ClientError after `within` seconds, naming what did arrive."""
+        deadline = asyncio.get_event_loop().time() + within
+        async with self._message_arrived:
+            while True:
+                for el in self.messages[start:]:
+                    if pred(el):
+                        return el
+                left = deadline - asyncio.get_event_loop().time()
+                if left <= 0:
+                    seen = [to_text(m) for m in self.messages[start:]]
+                    raise ClientError('%s expected within %.1fs; received %d message(s)%s' % (
+                        what, within, len(seen), (': ' + ' | '.join(seen[-3:])) if seen else ''))
+                try:
+                    await asyncio.wait_for(self._message_arrived.wait(), left)
+                except asyncio.TimeoutError:
+                    pass
+
+    def send_message(self, to, msg_id, payload, mtype='chat'):
+        """Send <message type=mtype to=to id=msg_id>payload</message>; payload is raw XML."""
+        self.send_raw("<message type=%s to=%s id=%s>%s</message>"
+                      % (quoteattr(mtype), quoteattr(to), quoteattr(msg_id), payload))
 
     @property
     def up(self):

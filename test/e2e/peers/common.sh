@@ -45,6 +45,16 @@ wait_tcp() {
   done
   echo "timeout after ${t}s waiting for $h:$p" >&2; return 1
 }
+# wait_udp HOST PORT [TIMEOUT_S]: poll until a UDP socket is bound to HOST:PORT
+wait_udp() {
+  local h=$1 p=$2 t=${3:-20} end
+  end=$(( $(now_ms) + t * 1000 ))
+  while [ "$(now_ms)" -lt $end ]; do
+    ss -Hlun "src $h:$p" | grep -q . && return 0
+    sleep 0.05
+  done
+  echo "timeout after ${t}s waiting for udp $h:$p" >&2; return 1
+}
 # wait_log FILE REGEX [TIMEOUT_S]: poll until FILE has a line matching REGEX
 wait_log() {
   local f=$1 r=$2 t=${3:-20} end
@@ -55,11 +65,29 @@ wait_log() {
   done
   echo "timeout after ${t}s waiting for /$r/ in $f" >&2; return 1
 }
+# wait_alive PIDFILE TIMEOUT_S CHECK...: poll until CHECK succeeds; fail at once when the process
+# group in PIDFILE has died (a peer that exits on a config error is reported now, not at the deadline)
+wait_alive() {
+  local pf=$1 t=$2 end; shift 2
+  end=$(( $(now_ms) + t * 1000 ))
+  while [ "$(now_ms)" -lt $end ]; do
+    "$@" 2>/dev/null && return 0
+    alive "$pf" || { echo "process group in $pf exited" >&2; return 1; }
+    sleep 0.05
+  done
+  echo "timeout after ${t}s waiting for: $*" >&2; return 1
+}
+# udp_bound HOST PORT / tcp_listens HOST PORT: one check, for wait_alive
+udp_bound() { ss -Hlun "src $1:$2" | grep -q .; }
+tcp_listens() { ss -Hltn "src $1:$2" | grep -q .; }
 # start_bg PIDFILE LOGFILE CMD...: run CMD in its own session; setsid does not fork here (the
 # background job is not a group leader), so $! is CMD's pid == its process group id.
 start_bg() { local pf=$1 log=$2; shift 2; setsid "$@" > "$log" 2>&1 < /dev/null & echo $! > "$pf"; }
+# group_live PGID: a process of group PGID is still running. Zombies do not count: an orphaned peer is
+# reaped by pid 1, which may take seconds to do it, and `kill -0` succeeds on a zombie.
+group_live() { ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'; }
 # alive PIDFILE: the process group recorded in PIDFILE still exists
-alive() { [ -f "$1" ] && kill -0 -- "-$(cat "$1")" 2>/dev/null; }
+alive() { [ -f "$1" ] && group_live "$(cat "$1")"; }
 # stop_bg PIDFILE...: SIGTERM each group, wait up to STOP_WAIT (3) s, then SIGKILL what is left
 stop_bg() {
   local f g alive_any end pgs=()
@@ -70,7 +98,7 @@ stop_bg() {
   [ ${#pgs[@]} = 0 ] && return 0
   end=$(( $(now_ms) + ${STOP_WAIT:-3} * 1000 ))
   while [ "$(now_ms)" -lt $end ]; do
-    alive_any=0; for g in "${pgs[@]}"; do kill -0 -- "-$g" 2>/dev/null && alive_any=1; done
+    alive_any=0; for g in "${pgs[@]}"; do group_live "$g" && alive_any=1; done
     [ $alive_any = 0 ] && return 0
     sleep 0.05
   done
