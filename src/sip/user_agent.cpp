@@ -8,6 +8,7 @@
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/su_alloc.h>
+#include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url.h>
 #include <spdlog/spdlog.h>
 #include <stdexcept>
@@ -109,6 +110,8 @@ UserAgent::UserAgent(core::EventLoop& loop, const core::SipConfig& config)
     const std::string agent = std::string("xsgw/") + XSGW_VERSION;
     nua_ = nua_create(loop_.root(), &nua_trampoline, this, NUTAG_URL(config_.listen.c_str()),
                       NUTAG_APPL_METHOD("MESSAGE"), SIPTAG_ALLOW_STR("MESSAGE, OPTIONS"),
+                      // Bursts of responses must not overflow the default ~200 KiB buffer.
+                      TPTAG_UDP_RMEM(4 * 1024 * 1024), TPTAG_UDP_WMEM(1024 * 1024),
                       NUTAG_MEDIA_ENABLE(0), NUTAG_ENABLEMESSAGE(1),
                       SIPTAG_USER_AGENT_STR(agent.c_str()), TAG_END());
     if (nua_ == nullptr)
