@@ -37,6 +37,8 @@
 // its own profile and its error comes back to the sender.
 #pragma once
 
+#include "xsgw/expected.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -77,50 +79,8 @@ struct AddressError {
     bool operator==(const AddressError&) const = default;
 };
 
-/// Either a value or an AddressError, like a minimal std::expected (C++23).
-/// value() and error() must only be called for the alternative that is held;
-/// calling the other one aborts rather than throw across the API.
-template <class T> class Result {
-public:
-    /// A successful result.
-    Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}
-    /// A failed result.
-    Result(AddressError error) : state_(std::in_place_index<1>, std::move(error)) {}
-
-    /// True when a value is held.
-    bool has_value() const noexcept { return state_.index() == 0; }
-    /// True when a value is held.
-    explicit operator bool() const noexcept { return has_value(); }
-
-    /// The value; aborts when an error is held.
-    const T& value() const& { return *checked(std::get_if<0>(&state_)); }
-    /// The value; aborts when an error is held.
-    T& value() & { return *checked(std::get_if<0>(&state_)); }
-    /// The value, moved out; aborts when an error is held.
-    T&& value() && { return std::move(*checked(std::get_if<0>(&state_))); }
-    /// The error; aborts when a value is held.
-    const AddressError& error() const { return *checked(std::get_if<1>(&state_)); }
-
-    /// Member access to the value; aborts when an error is held.
-    const T* operator->() const { return checked(std::get_if<0>(&state_)); }
-    /// Member access to the value; aborts when an error is held.
-    T* operator->() { return checked(std::get_if<0>(&state_)); }
-    /// The value; aborts when an error is held.
-    const T& operator*() const& { return value(); }
-    /// The value; aborts when an error is held.
-    T& operator*() & { return value(); }
-
-private:
-    template <class P> static P* checked(P* p) {
-        // A wrong-alternative access is a bug in the caller; stop before it reads garbage.
-        if (p == nullptr) {
-            std::abort();
-        }
-        return p;
-    }
-
-    std::variant<T, AddressError> state_;
-};
+/// Either a value or an AddressError (see xsgw/expected.hpp).
+template <class T> using Result = Expected<T, AddressError>;
 
 /// An XMPP address as it travels in a stanza: local part in escaped (XEP-0106)
 /// form, domain and resource as they are. parse_jid and every mapping return

@@ -26,6 +26,8 @@
 // undefined-condition so that even a caller's mistake yields a valid stanza.
 #pragma once
 
+#include "xsgw/expected.hpp"
+
 #include <array>
 #include <cstddef>
 #include <cstdlib>
@@ -36,50 +38,8 @@
 
 namespace xsgw::translate {
 
-/// Either a value or an error, like a minimal std::expected (C++23).
-/// value() and error() must only be called for the alternative that is held;
-/// calling the other one aborts rather than throw across the API.
-template <class T, class E> class Result {
-public:
-    /// A successful result.
-    Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}
-    /// A failed result.
-    Result(E error) : state_(std::in_place_index<1>, std::move(error)) {}
-
-    /// True when a value is held.
-    bool has_value() const noexcept { return state_.index() == 0; }
-    /// True when a value is held.
-    explicit operator bool() const noexcept { return has_value(); }
-
-    /// The value; aborts when an error is held.
-    const T& value() const& { return *checked(std::get_if<0>(&state_)); }
-    /// The value; aborts when an error is held.
-    T& value() & { return *checked(std::get_if<0>(&state_)); }
-    /// The value, moved out; aborts when an error is held.
-    T&& value() && { return std::move(*checked(std::get_if<0>(&state_))); }
-    /// The error; aborts when a value is held.
-    const E& error() const { return *checked(std::get_if<1>(&state_)); }
-
-    /// Member access to the value; aborts when an error is held.
-    const T* operator->() const { return checked(std::get_if<0>(&state_)); }
-    /// Member access to the value; aborts when an error is held.
-    T* operator->() { return checked(std::get_if<0>(&state_)); }
-    /// The value; aborts when an error is held.
-    const T& operator*() const& { return value(); }
-    /// The value; aborts when an error is held.
-    T& operator*() & { return value(); }
-
-private:
-    template <class P> static P* checked(P* p) {
-        // A wrong-alternative access is a bug in the caller; stop before it reads garbage.
-        if (p == nullptr) {
-            std::abort();
-        }
-        return p;
-    }
-
-    std::variant<T, E> state_;
-};
+/// A value or an error (see xsgw/expected.hpp).
+template <class T, class E> using Result = Expected<T, E>;
 
 /// The RFC 6120 §8.3.3 defined conditions (payment-required, RFC 3920 only, is not one).
 enum class Condition {
