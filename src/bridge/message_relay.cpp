@@ -153,25 +153,31 @@ void MessageRelay::deliver(const translate::XmppMessage& request, const dns::Res
     if (!out.call_id_hint.empty())
         sip_message.call_id = out.call_id_hint + "@" + config_.sip.domain;
     sip_message.content_language = out.content_language;
-    agent_.send_message(std::move(sip_message), std::move(hops),
-                        [this, alive = alive_, request,
-                         notification = out.notification](const sip::SendResult& result) {
-                            if (!*alive) return;
-                            if (result.status >= 200 && result.status < 300) {
-                                ++stats_.sip_sent_ok;
-                                if (auto receipt =
-                                        translate::receipt_for_sip_response(request, result.status))
-                                    link_.send(stanza_from_message(*receipt));
-                                return;
-                            }
-                            if (notification) {
-                                spdlog::info("bridge: chat state to {} refused: {} {}", request.to,
-                                             result.status, result.phrase);
-                                return;
-                            }
-                            ++stats_.sip_failed;
-                            fail(request, translate::to_xmpp_error(result.status, result.phrase));
-                        });
+    const bool queued = agent_.send_message(
+        std::move(sip_message), std::move(hops),
+        [this, alive = alive_, request,
+         notification = out.notification](const sip::SendResult& result) {
+            if (!*alive) return;
+            if (result.status >= 200 && result.status < 300) {
+                ++stats_.sip_sent_ok;
+                if (auto receipt = translate::receipt_for_sip_response(request, result.status))
+                    link_.send(stanza_from_message(*receipt));
+                return;
+            }
+            if (notification) {
+                spdlog::info("bridge: chat state to {} refused: {} {}", request.to, result.status,
+                             result.phrase);
+                return;
+            }
+            ++stats_.sip_failed;
+            fail(request, translate::to_xmpp_error(result.status, result.phrase));
+        });
+    if (!queued && !out.notification) {
+        // S5: past the bound the sender hears at once, nothing waits unbounded.
+        fail(request, {translate::Condition::resource_constraint,
+                       "too many messages waiting for this SIP recipient; try again later",
+                       {}});
+    }
 }
 
 void MessageRelay::fail(const translate::XmppMessage& request, const translate::XmppError& error) {
@@ -268,9 +274,11 @@ void MessageRelay::on_bounce(const std::string& id, const translate::XmppError& 
         m.from = from;
         m.content_type = notice.content_type;
         m.body = notice.body;
-        agent_.send_message(std::move(m), std::move(hops), [id](const sip::SendResult& r) {
-            spdlog::info("bridge: bounce notice for id='{}': {} {}", id, r.status, r.phrase);
-        });
+        const bool queued =
+            agent_.send_message(std::move(m), std::move(hops), [id](const sip::SendResult& r) {
+                spdlog::info("bridge: bounce notice for id='{}': {} {}", id, r.status, r.phrase);
+            });
+        if (!queued) spdlog::warn("bridge: bounce notice for id='{}' dropped: queue full", id);
     });
 }
 

@@ -134,25 +134,32 @@ void UserAgent::shutdown(std::chrono::milliseconds deadline) {
         }
     }
     queues_.clear();
+    total_queued_ = 0;
     nua_shutdown(nua_);
     loop_.run_until([this] { return shut_down_; }, deadline);
     shut_down_ = true;
 }
 
 std::size_t UserAgent::queued() const {
-    std::size_t n = 0;
-    for (const auto& [recipient, queue] : queues_)
-        n += queue.size();
-    return n;
+    return total_queued_;
 }
 
-void UserAgent::send_message(OutgoingMessage message, std::vector<NextHop> hops,
+bool UserAgent::send_message(OutgoingMessage message, std::vector<NextHop> hops,
                              SendCallback done) {
     const std::string recipient = message.request_uri;
+    auto found = queues_.find(recipient);
+    const std::size_t waiting = found == queues_.end() ? 0 : found->second.size();
+    if (waiting > limits_.per_recipient || total_queued_ >= limits_.total) {
+        spdlog::warn("sip: MESSAGE to {} refused: {} queued for it, {} in all (bounds {}, {})",
+                     recipient, waiting, total_queued_, limits_.per_recipient, limits_.total);
+        return false;
+    }
     auto& queue = queues_[recipient];
+    ++total_queued_;
     queue.push_back(Pending{std::move(message), std::move(hops), 0, std::move(done), {}});
     // M10: one MESSAGE in flight per recipient; the rest wait in order.
     if (queue.size() == 1) try_hop(recipient);
+    return true;
 }
 
 void UserAgent::try_hop(const std::string& recipient) {
@@ -196,6 +203,7 @@ void UserAgent::finish(const std::string& recipient) {
     if (it == queues_.end() || it->second.empty()) return;
     Pending pending = std::move(it->second.front());
     it->second.pop_front();
+    --total_queued_;
     const bool more = !it->second.empty();
     if (!more) queues_.erase(it);
     if (pending.done) pending.done(pending.result);

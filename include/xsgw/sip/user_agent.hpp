@@ -94,9 +94,20 @@ public:
 
     void set_message_handler(MessageHandler handler) { on_message_ = std::move(handler); }
 
+    /// How many MESSAGEs may wait: behind one recipient's message in flight, and in all.
+    struct QueueLimits {
+        std::size_t per_recipient = 100;
+        std::size_t total = 20000;
+    };
+
     /// Sends the MESSAGE to the first hop; on 503, timeout or transport error to the
     /// next one with a new transaction. done runs once, after the last attempt.
-    void send_message(OutgoingMessage message, std::vector<NextHop> hops, SendCallback done);
+    /// Returns false, and never calls done, when a queue bound is reached: the
+    /// caller tells the sender at once.
+    [[nodiscard]] bool send_message(OutgoingMessage message, std::vector<NextHop> hops,
+                                    SendCallback done);
+    /// Changes the queue bounds (reload, tests).
+    void set_queue_limits(QueueLimits limits) { limits_ = limits; }
 
     /// Stops the stack (ends transactions); runs the loop until Sofia is done or the deadline.
     void shutdown(std::chrono::milliseconds deadline);
@@ -129,6 +140,8 @@ private:
     nua_s* nua_ = nullptr;
     bool shut_down_ = false;
     MessageHandler on_message_;
+    QueueLimits limits_;
+    std::size_t total_queued_ = 0;
     std::map<std::string, std::deque<Pending>> queues_; ///< per recipient; front is in flight
 };
 

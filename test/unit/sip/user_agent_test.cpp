@@ -48,8 +48,8 @@ TEST_CASE("M1 a MESSAGE goes out to the given next hop and comes in whole") {
     m.subject = "greetings";
     m.content_language = "fr";
     std::optional<SendResult> result;
-    sender.send_message(m, {NextHop{"127.0.0.1", 25062, "udp", "receiver"}},
-                        [&](const SendResult& r) { result = r; });
+    (void)sender.send_message(m, {NextHop{"127.0.0.1", 25062, "udp", "receiver"}},
+                              [&](const SendResult& r) { result = r; });
     REQUIRE(loop.run_until([&] { return result.has_value(); }, 5s));
     CHECK(result->status == 202);
     REQUIRE(got.size() == 1);
@@ -75,7 +75,7 @@ TEST_CASE("D5 a dead first hop is skipped; the sender hears only the last outcom
     m.request_uri = "sip:bob@example.test";
     std::optional<SendResult> result;
     // Nothing listens on TCP 25069: connection refused, then the next hop.
-    sender.send_message(
+    (void)sender.send_message(
         m,
         {NextHop{"127.0.0.1", 25069, "tcp", "dead"}, NextHop{"127.0.0.1", 25064, "udp", "alive"}},
         [&](const SendResult& r) { result = r; });
@@ -89,7 +89,7 @@ TEST_CASE("D5 when every hop fails the sender gets the last failure") {
     EventLoop loop;
     UserAgent sender(loop, listen_on(25065));
     std::optional<SendResult> result;
-    sender.send_message(
+    (void)sender.send_message(
         message("nobody home"),
         {NextHop{"127.0.0.1", 25068, "tcp", "dead1"}, NextHop{"127.0.0.1", 25067, "tcp", "dead2"}},
         [&](const SendResult& r) { result = r; });
@@ -110,8 +110,8 @@ TEST_CASE("M10 messages to one recipient leave in order, one at a time") {
     std::vector<int> statuses;
     for (int i = 0; i < 5; ++i) {
         auto m = message("n" + std::to_string(i));
-        sender.send_message(m, {NextHop{"127.0.0.1", 25071, "udp", "r"}},
-                            [&](const SendResult& r) { statuses.push_back(r.status); });
+        (void)sender.send_message(m, {NextHop{"127.0.0.1", 25071, "udp", "r"}},
+                                  [&](const SendResult& r) { statuses.push_back(r.status); });
     }
     CHECK(sender.queued() == 5); // one in flight, four waiting behind it
     REQUIRE(loop.run_until([&] { return statuses.size() == 5; }, 10s));
@@ -125,8 +125,38 @@ TEST_CASE("sip: a request the handler leaves unanswered gets 500, never silence"
     UserAgent receiver(loop, listen_on(25073));
     receiver.set_message_handler([](const IncomingMessage&, Reply&) {});
     std::optional<SendResult> result;
-    sender.send_message(message("x"), {NextHop{"127.0.0.1", 25073, "udp", "r"}},
-                        [&](const SendResult& r) { result = r; });
+    (void)sender.send_message(message("x"), {NextHop{"127.0.0.1", 25073, "udp", "r"}},
+                              [&](const SendResult& r) { result = r; });
     REQUIRE(loop.run_until([&] { return result.has_value(); }, 5s));
     CHECK(result->status == 500);
+}
+
+TEST_CASE("S5 past the queue bounds a MESSAGE is refused at once, and the queue drains") {
+    EventLoop loop;
+    UserAgent sender(loop, listen_on(25074));
+    UserAgent receiver(loop, listen_on(25075));
+    receiver.set_message_handler(
+        [](const IncomingMessage&, Reply& reply) { reply.respond(200, "OK"); });
+    sender.set_queue_limits({.per_recipient = 2, .total = 4});
+    int done = 0;
+    auto send = [&](const std::string& uri) {
+        auto m = message("q");
+        m.request_uri = uri;
+        m.to = uri;
+        return sender.send_message(m, {NextHop{"127.0.0.1", 25075, "udp", "r"}},
+                                   [&](const SendResult&) { ++done; });
+    };
+    // One in flight plus two waiting for bob; the fourth to bob is refused.
+    CHECK(send("sip:bob@127.0.0.1:25075"));
+    CHECK(send("sip:bob@127.0.0.1:25075"));
+    CHECK(send("sip:bob@127.0.0.1:25075"));
+    CHECK_FALSE(send("sip:bob@127.0.0.1:25075"));
+    // The total bound: one more for carol fits, the next does not.
+    CHECK(send("sip:carol@127.0.0.1:25075"));
+    CHECK_FALSE(send("sip:dave@127.0.0.1:25075"));
+    CHECK(sender.queued() == 4);
+    REQUIRE(loop.run_until([&] { return done == 4; }, 10s));
+    CHECK(sender.queued() == 0);
+    CHECK(send("sip:dave@127.0.0.1:25075"));
+    REQUIRE(loop.run_until([&] { return done == 5; }, 10s));
 }
