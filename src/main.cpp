@@ -3,6 +3,7 @@
 #include "xsgw/core/config.hpp"
 #include "xsgw/core/event_loop.hpp"
 #include "xsgw/core/log.hpp"
+#include "xsgw/core/service_notify.hpp"
 #include "xsgw_build.hpp"
 
 #include <CLI/CLI.hpp>
@@ -48,6 +49,15 @@ int run(const std::string& config_path, const std::string& cli_level) {
 
     xsgw::core::EventLoop loop;
     xsgw::bridge::Gateway gateway(loop, config);
+    xsgw::core::ServiceNotifier notifier(loop);
+    gateway.set_link_state_handler([&](bool up, const std::string& reason) {
+        // READY only once the XMPP server took us: before that we serve nobody.
+        if (up)
+            notifier.ready(fmt::format("component {} connected to {}:{}", config.xmpp.component,
+                                       config.xmpp.host, config.xmpp.port));
+        else
+            notifier.status(fmt::format("XMPP link down ({}), reconnecting", reason));
+    });
     auto current_level = *level;
     xsgw::core::SignalWatch signals(loop, {SIGTERM, SIGINT, SIGHUP}, [&](int signo) {
         if (signo == SIGHUP) {
@@ -72,6 +82,7 @@ int run(const std::string& config_path, const std::string& cli_level) {
             return;
         }
         spdlog::info("xsgw: stopping ({})", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        notifier.stopping();
         gateway.stop();
         loop.stop();
     });

@@ -157,6 +157,70 @@ def test_sighup(xsgw, work):
     check(SECRET not in ''.join(seen), 'sighup: the secret never appears in the log')
 
 
+def test_notify(xsgw, work):
+    """Type=notify: READY=1 only after the component handshake, WATCHDOG=1 keeps coming,
+    STOPPING=1 on SIGTERM. A scripted XEP-0114 server holds the handshake back."""
+    import hashlib
+    path = os.path.join(work, 'notify.sock')
+    if os.path.exists(path):
+        os.unlink(path)
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(path)
+    server = socket.socket()
+    server.bind(('127.0.0.1', 0))
+    server.listen(1)
+    cfg = os.path.join(work, 'notify.toml')
+    write(cfg, good('info', server.getsockname()[1]))
+    env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC='200000')
+    env.pop('WATCHDOG_PID', None)
+    p = subprocess.Popen([xsgw, '-c', cfg], stderr=subprocess.DEVNULL, env=env)
+    got = []
+
+    def read_notify(within, until):
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([notify], [], [], max(0.0, deadline - time.monotonic()))
+            if r:
+                got.append(notify.recv(4096).decode())
+                if until(got):
+                    return True
+        return until(got)
+
+    try:
+        server.settimeout(10)
+        conn, _ = server.accept()
+        conn.settimeout(10)
+        data = b''
+        while b'<stream:stream' not in data or not data.rstrip().endswith(b'>'):
+            data += conn.recv(4096)
+        conn.sendall(b"<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' "
+                     b"xmlns='jabber:component:accept' from='sip.test' id='notify42'>")
+        data = b''
+        while b'</handshake>' not in data:
+            data += conn.recv(4096)
+        digest = data.split(b'<handshake>')[1].split(b'</handshake>')[0].decode()
+        check(digest == hashlib.sha1(('notify42' + SECRET).encode()).hexdigest(),
+              'notify: handshake digest is sha1(id + secret)')
+        # Handshake sent, not yet answered: watchdog pings flow, READY must not.
+        read_notify(10, lambda g: sum('WATCHDOG=1' in m for m in g) >= 2)
+        check(sum('WATCHDOG=1' in m for m in got) >= 2, 'notify: WATCHDOG=1 before the link is up')
+        check(not any('READY=1' in m for m in got), 'notify: no READY=1 before the handshake is accepted')
+        conn.sendall(b'<handshake/>')
+        check(read_notify(10, lambda g: any('READY=1' in m for m in g)), 'notify: READY=1 after the handshake')
+        ready_at = len(got)
+        read_notify(10, lambda g: sum('WATCHDOG=1' in m for m in g[ready_at:]) >= 3)
+        check(sum('WATCHDOG=1' in m for m in got[ready_at:]) >= 3, 'notify: WATCHDOG=1 keeps coming after READY')
+        p.send_signal(signal.SIGTERM)
+        check(read_notify(10, lambda g: any('STOPPING=1' in m for m in g)), 'notify: STOPPING=1 on SIGTERM')
+        check(p.wait(timeout=5) == 0, 'notify: exit status 0')
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        notify.close()
+        server.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--xsgw', required=True)
@@ -166,6 +230,7 @@ def main():
     os.makedirs(a.workdir)
     test_static(a.xsgw, a.workdir)
     test_sighup(a.xsgw, a.workdir)
+    test_notify(a.xsgw, a.workdir)
     print('%d failure(s)' % len(failures))
     sys.exit(1 if failures else 0)
 

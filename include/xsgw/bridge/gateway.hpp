@@ -41,6 +41,10 @@ public:
 
     /// Connects the link; it keeps itself up from then on.
     void start();
+    /// Hears the component link go up (after the handshake) and down, with a reason.
+    void set_link_state_handler(xmpp::ComponentLink::StateHandler handler) {
+        link_.set_state_handler(std::move(handler));
+    }
     /// Closes the link for good (shutdown).
     void stop();
     /// The component link, for status and tests.
