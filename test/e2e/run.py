@@ -134,7 +134,7 @@ class Xsgw:
     """One xsgw process; every output line is written to its log and kept with its arrival time
     (monotonic), so that scenarios can wait for lines and measure the gaps between them."""
 
-    def __init__(self, binary, workdir, name, server_ip, sip_port, secret, log, **link):
+    def __init__(self, binary, workdir, name, server_ip, sip_port, secret, log, sip_extra=(), **link):
         self.binary, self.name, self.log = binary, name, log
         self.link = link
         self.config_path = os.path.join(workdir, 'xsgw-%s.toml' % name)
@@ -144,9 +144,9 @@ class Xsgw:
         self.rc = None            # exit status once the process has ended and its output is read
         self._changed = asyncio.Condition()
         self._reader = None
-        self._write_config(server_ip, sip_port, secret, link)
+        self._write_config(server_ip, sip_port, secret, link, sip_extra)
 
-    def _write_config(self, server_ip, sip_port, secret, link):
+    def _write_config(self, server_ip, sip_port, secret, link, sip_extra):
         text = '\n'.join([
             '# written by test/e2e/run.py',
             '[xmpp]',
@@ -161,6 +161,7 @@ class Xsgw:
             '[sip]',
             'domain = "%s"' % SIP_DOMAIN,
             'listen = "sip:127.0.0.1:%d"' % sip_port,
+            *sip_extra,
             '[dns]',
             'servers = ["127.0.0.53:53"]  # loopback only: no lookup may leave the machine',
             '[log]',
@@ -314,6 +315,9 @@ class Harness:
         self.sip = None              # SipPeers, when a selected scenario needs the SIP side
         self.sip_error = None        # why the SIP peers could not start (fails only the scenarios needing them)
         self._tokens = 0
+        self.upcoming = []           # names of the selected scenarios still to run after the current one
+        self.server_down = None      # the main instance's `link down` line when a scenario left the server
+                                     # stopped for the next one (m5_link_down_503 for x3_server_restart)
 
     def prepare_workdir(self):
         """Create DIR; remove what an earlier run of ours left there (and only that)."""
@@ -348,9 +352,14 @@ class Harness:
         self.main = self.new_xsgw('main', SECRET, **MAIN)
         await self.main.start()
 
-    def new_xsgw(self, name, secret, **link):
-        x = Xsgw(self.args.xsgw, self.workdir, name, self.server.ip, self._sip_port, secret, self.log, **link)
-        self._sip_port += 1
+    def new_xsgw(self, name, secret, sip_port=None, sip_extra=(), **link):
+        """A further instance; [sip] listen on sip_port (default: the next of 5080, 5081, ...),
+        sip_extra: more lines for its [sip] section."""
+        if sip_port is None:
+            sip_port = self._sip_port
+            self._sip_port += 1
+        x = Xsgw(self.args.xsgw, self.workdir, name, self.server.ip, sip_port, secret, self.log,
+                 sip_extra=sip_extra, **link)
         self.instances.append(x)
         return x
 
@@ -619,10 +628,15 @@ async def x3_dead_link(h):
 
 async def x3_server_restart(h):
     m = h.main
-    await m.ensure_link_up()
-    mark = m.mark()
-    await h.server.stop()
-    down = await m.expect(r'xmpp: link down', within=10, start=mark)
+    down, h.server_down = h.server_down, None
+    if down is None:
+        await m.ensure_link_up()
+        mark = m.mark()
+        await h.server.stop()
+        down = await m.expect(r'xmpp: link down', within=10, start=mark)
+    else:
+        # m5_link_down_503 ran just before, stopped the server and saw `link down`: one outage for both
+        h.log('server stopped by the scenario before; link down was: %s' % down[2])
     await h.server.start()
     await m.expect(r'xmpp: link up', within=MAIN['reconnect_max'] / 1000.0 + 10, start=down[0] + 1)
     result_of(await h.iq('get', COMPONENT, "<ping xmlns='%s'/>" % NS_PING, within=10))
@@ -660,12 +674,17 @@ NS_CHATSTATES = 'http://jabber.org/protocol/chatstates'
 NS_XHTML_IM = 'http://jabber.org/protocol/xhtml-im'
 NS_XHTML = 'http://www.w3.org/1999/xhtml'
 NS_ISCOMPOSING = 'urn:ietf:params:xml:ns:im-iscomposing'
+NS_RECEIPTS = 'urn:xmpp:receipts'
 STANZA_NS = ('jabber:client', 'jabber:component:accept', '')
 ALICE_SIP = 'sip:alice*%s@%s' % (XMPP_DOMAIN, SIP_DOMAIN)    # alice as SIP users address her
 BOB_SIP = 'sip:bob@simple.test'                             # registered at Kamailio by a sipp UAS
 BOB_JID = 'bob*simple.test@' + COMPONENT                    # bob as XMPP users address him
 GATEWAY = '127.0.0.1:5080'                                  # the main instance's [sip] listen
 KAM = '%s:%d' % KAMAILIO
+DAVE_UAS = ('127.0.0.1', 5071)     # dave@simple.test: a sipp UAS answering 202 (m9_receipt), started on first use
+DAVE_JID = 'dave*simple.test@' + COMPONENT
+LIMITS_PORT = 5085                 # [sip] listen of the s5_message_size instance
+MAX_MESSAGE_BYTES = 2000           # its [sip] max_message_bytes
 # RFC 6120 section 8.3.3: the error type of each condition the scenarios expect
 ERROR_TYPES = {'item-not-found': 'cancel', 'remote-server-not-found': 'cancel', 'jid-malformed': 'modify',
                'bad-request': 'modify', 'not-acceptable': 'modify', 'policy-violation': 'modify'}
@@ -726,9 +745,10 @@ async def alice_wait(c, pred, within, start, what):
         raise Fail('alice: %s' % e) from None
 
 
-async def alice_sends(h, to, payload, mtype='chat'):
-    """alice sends <message id=new to=to>payload</message>; returns (client, id, message mark)."""
-    await h.main.ensure_link_up()
+async def alice_sends(h, to, payload, mtype='chat', gw=None):
+    """alice sends <message id=new to=to>payload</message> once gw (default: the main instance) has
+    its link up; returns (client, id, message mark)."""
+    await (gw or h.main).ensure_link_up()
     c = await h.alice()
     msg_id = h.token('msg')
     mark = c.message_mark()
@@ -782,10 +802,10 @@ async def expect_message_error(h, c, msg_id, to, start, conditions, within=10.0)
 
 
 async def sip_sends(h, sip, target, body, ctype='text/plain;charset=UTF-8', expect=(202,), ruri=ALICE_SIP,
-                    name='message'):
-    """bob@simple.test sends a MESSAGE to ruri through target ("ip:port"); fails unless the final
-    status is one of `expect`. Returns the SipResult."""
-    r = await sip.message(target, ruri, BOB_SIP, ruri, ctype, body, expect=expect, name=name)
+                    name='message', transport='u1'):
+    """bob@simple.test sends a MESSAGE to ruri through target ("ip:port") over transport (sipp -t: u1
+    UDP, t1 TCP); fails unless the final status is one of `expect`. Returns the SipResult."""
+    r = await sip.message(target, ruri, BOB_SIP, ruri, ctype, body, expect=expect, name=name, transport=transport)
     check(r.status in expect, 'MESSAGE %s via %s: final status %s, expected %s (sipp trace %s)'
           % (ruri, target, r.status if r.final else 'none', '/'.join(map(str, expect)), r.trace_path))
     problem = r.final.reason_problem()
@@ -1056,12 +1076,195 @@ async def s3_subject_crlf(h):
     await no_error_for(h, c, msg_id, cmark)
 
 
+def no_body(m):
+    """Why a response m has a body or announces one (Content-Length other than 0, Content-Type),
+    or None."""
+    clen = m.header('content-length')
+    if m.body:
+        return 'a %d-byte body %r' % (len(m.body), m.body[:80])
+    if clen is not None and clen.strip() != '0':
+        return 'Content-Length %r' % clen
+    if m.header('content-type') is not None:
+        return 'Content-Type %r' % m.header('content-type')
+    return None
+
+
+@messaging
+async def m2_no_contact(h):
+    """M2 (RFC 3428 sections 4 and 7): the MESSAGE the gateway sends has no Contact; its 202 to a SIP
+    MESSAGE (over UDP and over TCP) has neither Contact nor a body."""
+    sip = h.sip_peers()
+    body = 'm2 %s' % h.token('m2')
+    mark = sip.bob.trace.mark()
+    c, msg_id, cmark = await alice_sends(h, BOB_JID, '<body>%s</body>' % body)
+    m = await delivered(sip.bob.trace, lambda m: m.body == body.encode(), 10, mark, 'the MESSAGE at bob',
+                        c, msg_id, cmark)
+    check(m.header('contact') is None, 'the gateway\'s MESSAGE carries Contact %r (M2)' % m.header('contact'))
+    for transport in ('u1', 't1'):
+        text = 'm2 %s %s' % (transport, h.token('m2'))
+        mark = c.message_mark()
+        r = await sip_sends(h, sip, GATEWAY, text, name='m2-202-' + transport, transport=transport)
+        check(r.final.header('contact') is None, 'the 202 over %s carries Contact %r (M2)'
+              % (r.final.transport, r.final.header('contact')))
+        problem = no_body(r.final)
+        check(problem is None, 'the 202 over %s has %s (M2)' % (r.final.transport, problem))
+        await alice_wait(c, lambda x: body_of(x) == text, 5, mark, 'the message sent over %s' % r.final.transport)
+    await sip_wait(sip.kamailio_log.expect(r'REPLY 200 .* ci=%s \(' % re.escape(m.call_id), 3))
+    await no_error_for(h, c, msg_id, cmark)
+
+
+def is_receipt(m, msg_id):
+    """m holds <received xmlns='urn:xmpp:receipts' id=msg_id/>."""
+    return any(ns(x.tag) == NS_RECEIPTS and local(x.tag) == 'received' and x.get('id') == msg_id for x in m)
+
+
+def receipts_for(c, msg_id, start):
+    """The messages alice got (from index start on) that are receipts for msg_id."""
+    return [m for m in c.messages[start:] if is_receipt(m, msg_id)]
+
+
+@messaging
+async def m9_receipt(h):
+    """M9: a XEP-0184 <request/> is answered with <received id=.../> from the contact once the SIP
+    recipient answered 200 (bob's UAS), and never when it answered 202 (dave's UAS, standing for a
+    store-and-forward server)."""
+    sip = h.sip_peers()
+    dave = await sip_wait(sip.registered_uas('dave', *DAVE_UAS, 202, 'Accepted'))
+    for uas, to, status in ((sip.bob, BOB_JID, 200), (dave, DAVE_JID, 202)):
+        body = 'm9 %d %s' % (status, h.token('m9'))
+        mark, xmark = uas.trace.mark(), h.main.mark()
+        c, msg_id, cmark = await alice_sends(h, to, "<body>%s</body><request xmlns='%s'/>" % (body, NS_RECEIPTS))
+        m = await delivered(uas.trace, lambda m: m.body == body.encode(), 10, mark,
+                            'the MESSAGE at %s' % uas.name, c, msg_id, cmark)
+        # the gateway logs the final response, then sends any receipt: after this line, a ping
+        # through the server is answered after the receipt (if any) reached alice
+        await h.main.expect(r'sip: MESSAGE to %s: %d ' % (re.escape(m.uri_of('to')), status), 5, start=xmark)
+        if status == 200:
+            el = await alice_wait(c, lambda x: is_receipt(x, msg_id), 5, cmark,
+                                  '<received xmlns=%r id=%r/>' % (NS_RECEIPTS, msg_id))
+            h.log('alice: got %s' % to_text(el))
+            check(el.get('from') == to, 'receipt from %r, expected %s: %s' % (el.get('from'), to, to_text(el)))
+            check(el.get('type') != 'error', 'receipt of type error: %s' % to_text(el))
+            check(body_of(el) is None, 'the receipt carries a body: %s' % to_text(el))
+        await no_error_for(h, c, msg_id, cmark)
+        got = receipts_for(c, msg_id, cmark)
+        if status == 200:
+            check(len(got) == 1, '%d receipts for message %s, expected exactly one' % (len(got), msg_id))
+        else:
+            check(not got, 'a receipt after a %d (M9: only 200 earns one): %s' % (status, to_text(got[0]) if got else ''))
+
+
+@messaging
+async def m12_bounce_notice(h):
+    """M12: a MESSAGE to an XMPP user that does not exist is answered 202; the XMPP server bounces the
+    stanza with an error, and the gateway tells the SIP sender with a short MESSAGE from the address
+    he wrote to (bob's UAS gets it through Kamailio)."""
+    sip = h.sip_peers()
+    await h.main.ensure_link_up()
+    nobody = 'sip:nobody*%s@%s' % (XMPP_DOMAIN, SIP_DOMAIN)
+    body = 'm12 %s' % h.token('m12')
+    mark, xmark = sip.bob.trace.mark(), h.main.mark()
+    await sip_sends(h, sip, GATEWAY, body, ruri=nobody, name='m12-nobody')
+    line = await h.main.expect(r"bridge: MESSAGE from %s -> stanza id='([^']+)' to nobody@%s"
+                               % (re.escape(BOB_SIP), re.escape(XMPP_DOMAIN)), 5, start=xmark)
+    stanza_id = re.search(r"stanza id='([^']+)'", line[2]).group(1)
+    bounce = await h.main.expect(r"bridge: stanza id='%s' bounced \(" % re.escape(stanza_id), 5, start=xmark)
+    condition = re.search(r'bounced \(([^)]*)\)', bounce[2]).group(1)
+    h.log('m12: %s bounced the message to nobody@%s with %s' % (h.server_name, XMPP_DOMAIN, condition))
+    m = await sip_wait(sip.bob.trace.expect(lambda m: m.uri_of('from').split(';', 1)[0] == nobody, 5, mark,
+                                            'the bounce notice from %s at bob' % nobody))
+    check(m.uri_of('to') == BOB_SIP, 'notice To %r, expected %s' % (m.header('to'), BOB_SIP))
+    mtype, _ = m.media_type()
+    check(mtype == 'text/plain', 'notice Content-Type %r, expected text/plain' % m.header('content-type'))
+    check(m.body.strip() and len(m.body) <= 1300, 'notice body of %d bytes, expected a short text' % len(m.body))
+    check(body.encode() not in m.body, 'the notice repeats the bounced text: %r' % m.body)
+    check(m.header('contact') is None, 'the notice carries Contact %r (M2)' % m.header('contact'))
+    h.log('m12: notice body %r' % m.body)
+    await sip_wait(sip.kamailio_log.expect(r'REPLY 200 .* ci=%s \(' % re.escape(m.call_id), 3))
+    # exactly one notice for one bounce, and the gateway answered nothing back to XMPP (E4)
+    await h.main.expect(r"bridge: bounce notice for id='%s': 200 " % re.escape(stanza_id), 5, start=xmark)
+    notices = [x for x in sip.bob.trace.received(mark) if x.uri_of('from').split(';', 1)[0] == nobody]
+    check(len(notices) == 1, '%d notices at bob for one bounce' % len(notices))
+
+
+@messaging
+async def m5_link_down_503(h):
+    """A MESSAGE that arrives while the XMPP server is down gets 503 with Retry-After (RFC 3261
+    section 21.5.4), not a 202 for a message that cannot go anywhere; the link comes back after.
+    When x3_server_restart runs next, the server is left stopped for it (one outage for both:
+    ejabberd takes ~3 s to start); otherwise it is started here and `link up` awaited."""
+    sip = h.sip_peers()
+    m = h.main
+    await m.ensure_link_up()
+    mark = m.mark()
+    await h.server.stop()
+    restart = True
+    try:
+        down = await m.expect(r'xmpp: link down', within=10, start=mark)
+        r = await sip_sends(h, sip, GATEWAY, 'link down %s' % h.token('m5'), expect=(503,), name='m5-link-down')
+        retry = r.final.header('retry-after')
+        check(retry is not None and re.match(r'\d+\s*(\(.*\))?\s*(;.*)?$', retry),
+              '503 without a valid Retry-After header: %r' % retry)
+        m.expect_none(r'xmpp: link up', 'link up while the server was stopped', down[0])
+        restart = h.upcoming[:1] != ['x3_server_restart']
+    finally:
+        if restart:
+            await h.server.start()
+    if not restart:
+        h.server_down = down
+        h.log('server left stopped for x3_server_restart')
+        return
+    await m.expect(r'xmpp: link up', within=MAIN['reconnect_max'] / 1000.0 + 10, start=down[0] + 1)
+
+
+@messaging
+async def s5_message_size(h):
+    """S5, M4: an instance with [sip] max_message_bytes = 2000 (and its own sip.listen, 127.0.0.1:5085)
+    refuses a 3000-byte XMPP body with policy-violation (same id) and a 3000-byte SIP MESSAGE over TCP
+    with 413; bodies of exactly 2000 bytes pass both ways. It must be the only connection for sip.test
+    (Prosody refuses a second one, jabberd2 and ejabberd spread stanzas over them): the main instance
+    is stopped first (x10_sigterm has done so when it ran)."""
+    sip = h.sip_peers()
+    if h.main.running:
+        await h.stop_instance(h.main)
+    x = h.new_xsgw('limits', SECRET, sip_port=LIMITS_PORT,
+                   sip_extra=['max_message_bytes = %d' % MAX_MESSAGE_BYTES], **MAIN)
+    await x.start()
+    await x.expect(r'xmpp: link up', within=10)
+    target = '127.0.0.1:%d' % LIMITS_PORT
+    for size in (MAX_MESSAGE_BYTES + 1000, MAX_MESSAGE_BYTES):
+        head = 's5 %d %s ' % (size, h.token('s5'))
+        body = (head + 'x' * size)[:size]
+        mark = sip.bob.trace.mark()
+        c, msg_id, cmark = await alice_sends(h, BOB_JID, '<body>%s</body>' % body, gw=x)
+        if size > MAX_MESSAGE_BYTES:
+            el = await expect_message_error(h, c, msg_id, BOB_JID, cmark, ('policy-violation',))
+            check(not sip.bob.trace.received(mark), 'bob got a MESSAGE although alice got policy-violation')
+            h.log('s5: %s' % error_text(el))
+        else:
+            m = await delivered(sip.bob.trace, lambda m: m.body.startswith(head.encode()), 10, mark,
+                                'the %d-byte MESSAGE at bob' % size, c, msg_id, cmark)
+            check(m.body == body.encode(), 'body of %d bytes at bob, %d sent' % (len(m.body), size))
+
+        head = 's5 sip %d %s ' % (size, h.token('s5'))
+        body = (head + 'y' * size)[:size]
+        mark = c.message_mark()
+        expect = (413,) if size > MAX_MESSAGE_BYTES else (202,)
+        r = await sip_sends(h, sip, target, body, expect=expect, transport='t1', name='s5-%d' % size)
+        check(r.final.transport == 'TCP', 'the %d went over %s, expected TCP' % (r.status, r.final.transport))
+        if size == MAX_MESSAGE_BYTES:
+            el = await alice_wait(c, lambda m: (body_of(m) or '').startswith(head), 5, mark,
+                                  'the %d-byte message from SIP' % size)
+            check(body_of(el) == body, 'body of %d bytes at alice, %d sent' % (len(body_of(el)), size))
+    await h.stop_instance(x)
+
+
 SCENARIOS = [x1_x2_handshake, x6_disco, x7_version_ping, x8_unknown_iq, x9_iq_gateway,
-             m1_xmpp_to_sip, m6_sip_to_xmpp, m5_unknown_user, m5_unresolvable, d5_failover,
-             m4_large_over_tcp, m6_cpim_html_415, m8_chat_states, a9_foreign_request_uri,
-             a2_no_separator, s3_subject_crlf,
-             x3_wrong_secret, x3_conflict, x3_dead_link, x3_server_restart, x10_sigterm,
-             s1_secret_not_logged]
+             m1_xmpp_to_sip, m6_sip_to_xmpp, m2_no_contact, m5_unknown_user, m5_unresolvable, d5_failover,
+             m4_large_over_tcp, m6_cpim_html_415, m8_chat_states, m9_receipt, m12_bounce_notice,
+             a9_foreign_request_uri, a2_no_separator, s3_subject_crlf,
+             x3_wrong_secret, x3_conflict, x3_dead_link, m5_link_down_503, x3_server_restart, x10_sigterm,
+             s5_message_size, s1_secret_not_logged]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1089,8 +1292,9 @@ async def run(args):
             await h.setup(with_sip=any(group_of(s) == 'messaging' for s in selected))
         except Fail as e:
             setup_error = str(e)
-        for scenario in selected:
+        for n, scenario in enumerate(selected):
             name = scenario.__name__
+            h.upcoming = [s.__name__ for s in selected[n + 1:]]
             h.log('=== %s' % name)
             ts = time.monotonic()
             try:

@@ -256,10 +256,12 @@ async def run_script(script, action, peers_dir, log, within, *args, env=None):
 
 
 class Sipp:
-    """A long-running sipp UAS (answers every MESSAGE 200 and traces it) in its own process group."""
+    """A long-running sipp UAS (answers every MESSAGE with `status` `phrase`, 200 OK unless told, and
+    traces it) in its own process group."""
 
-    def __init__(self, name, ip, port, transport, workdir, log):
+    def __init__(self, name, ip, port, transport, workdir, log, status=200, phrase='OK'):
         self.name, self.ip, self.port, self.transport, self.log = name, ip, port, transport, log
+        self.status, self.phrase = status, phrase
         self.trace = SipTrace(os.path.join(workdir, name + '.msg'), log)
         self.out_path = os.path.join(workdir, name + '.out')
         self.logs = os.path.join(workdir, name + '.log')
@@ -267,13 +269,29 @@ class Sipp:
         self.pid_path = os.path.join(workdir, name + '.pid')
         self.proc = None
 
+    def scenario(self):
+        """uas_message.xml, or for another status than 200 a copy answering that (sipp takes a response
+        code only as a literal number)."""
+        sf = os.path.join(SIPP_DIR, 'uas_message.xml')
+        if (self.status, self.phrase) == (200, 'OK'):
+            return sf
+        with open(sf) as f:
+            text = f.read()
+        if 'SIP/2.0 200 OK\n' not in text:
+            raise SipError('no "SIP/2.0 200 OK" line to rewrite in %s' % sf)
+        copy = os.path.join(os.path.dirname(self.trace.path), self.name + '.xml')
+        with open(copy, 'w') as f:
+            f.write(text.replace('SIP/2.0 200 OK\n', 'SIP/2.0 %d %s\n' % (self.status, self.phrase)))
+        return copy
+
     async def start(self, within=5.0):
         if not os.access('/usr/bin/sipp', os.X_OK):
             raise SipError('sipp is not installed (Debian package sip-tester)')
-        self.log('sipp %s: UAS on %s:%d/%s' % (self.name, self.ip, self.port, self.transport))
+        self.log('sipp %s: UAS on %s:%d/%s answering %d %s' % (self.name, self.ip, self.port, self.transport,
+                                                                self.status, self.phrase))
         out = open(self.out_path, 'wb')
         self.proc = await asyncio.create_subprocess_exec(
-            'sipp', '-sf', os.path.join(SIPP_DIR, 'uas_message.xml'), '-i', self.ip, '-p', str(self.port),
+            'sipp', '-sf', self.scenario(), '-i', self.ip, '-p', str(self.port),
             '-t', self.transport, '-nostdin', '-trace_msg', '-message_file', self.trace.path,
             '-trace_logs', '-log_file', self.logs, '-trace_err', '-error_file', self.errors,
             stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=asyncio.subprocess.STDOUT,
@@ -360,6 +378,18 @@ class SipPeers:
             await u.start()
         await self.register('bob', '%s:%d' % BOB_UAS)
         self.start_time = time.monotonic() - t0
+
+    async def registered_uas(self, user, ip, port, status, phrase):
+        """A further sipp UAS on ip:port (UDP) answering every MESSAGE `status` `phrase`, registered at
+        Kamailio as user@simple.test; started on first use, stopped with the others. Returns the Sipp."""
+        for u in self.uases:
+            if u.name == user:
+                return u
+        u = Sipp(user, ip, port, 'u1', self.dir, self.log, status=status, phrase=phrase)
+        self.uases.append(u)
+        await u.start()
+        await self.register(user, '%s:%d' % (ip, port))
+        return u
 
     async def register(self, user, contact, expires=3600):
         r = await self.uac('uac_register.xml', '%s:%d' % KAMAILIO, (200,), name='register-' + user,
