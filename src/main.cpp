@@ -3,6 +3,7 @@
 #include "xsgw/core/config.hpp"
 #include "xsgw/core/event_loop.hpp"
 #include "xsgw/core/log.hpp"
+#include "xsgw/core/metrics.hpp"
 #include "xsgw/core/service_notify.hpp"
 #include "xsgw_build.hpp"
 
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <exception>
 #include <fmt/format.h>
+#include <memory>
 #include <optional>
 #include <spdlog/spdlog.h>
 #include <string>
@@ -50,6 +52,10 @@ int run(const std::string& config_path, const std::string& cli_level) {
     xsgw::core::EventLoop loop;
     xsgw::bridge::Gateway gateway(loop, config);
     xsgw::core::ServiceNotifier notifier(loop);
+    std::unique_ptr<xsgw::core::MetricsServer> metrics;
+    if (!config.metrics.listen.empty())
+        metrics = std::make_unique<xsgw::core::MetricsServer>(loop, config.metrics.listen,
+                                                              [&] { return gateway.metrics(); });
     gateway.set_link_state_handler([&](bool up, const std::string& reason) {
         // READY only once the XMPP server took us: before that we serve nobody.
         if (up)

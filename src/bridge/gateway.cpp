@@ -87,3 +87,51 @@ void Gateway::on_stanza(const gloox::Tag& stanza) {
 }
 
 } // namespace xsgw::bridge
+
+namespace xsgw::bridge {
+
+std::vector<core::Sample> Gateway::metrics() const {
+    std::vector<core::Sample> out;
+    auto add = [&](std::string name, std::string help, std::string type, double value,
+                   std::vector<std::pair<std::string, std::string>> labels = {}) {
+        out.push_back(
+            {std::move(name), std::move(help), std::move(type), std::move(labels), value});
+    };
+    const RelayStats& r = relay_.stats();
+    const char* messages = "Messages by direction and outcome";
+    auto message_count = [&](const char* direction, const char* outcome, std::uint64_t n) {
+        add("xsgw_messages_total", messages, "counter", static_cast<double>(n),
+            {{"direction", direction}, {"outcome", outcome}});
+    };
+    message_count("xmpp_to_sip", "received", r.xmpp_in);
+    message_count("xmpp_to_sip", "delivered", r.sip_sent_ok);
+    message_count("xmpp_to_sip", "failed", r.sip_failed);
+    message_count("sip_to_xmpp", "received", r.sip_in);
+    message_count("sip_to_xmpp", "delivered", r.xmpp_delivered);
+    message_count("sip_to_xmpp", "refused", r.sip_refused);
+    add("xsgw_bounce_notices_total", "XMPP bounces told to the SIP sender (M12)", "counter",
+        static_cast<double>(r.bounces_notified));
+    for (const auto& [condition, n] : r.xmpp_errors)
+        add("xsgw_xmpp_errors_total", "Error stanzas sent to XMPP senders, by condition", "counter",
+            static_cast<double>(n), {{"condition", condition}});
+    for (const auto& [status, n] : r.sip_refusals)
+        add("xsgw_sip_refusals_total", "Error responses sent to SIP senders, by status", "counter",
+            static_cast<double>(n), {{"status", std::to_string(status)}});
+    add("xsgw_sip_queued_messages", "MESSAGEs in flight or waiting for their recipient", "gauge",
+        static_cast<double>(agent_.queued()));
+    const auto& d = resolver_.stats();
+    add("xsgw_dns_queries_total", "DNS queries sent", "counter",
+        static_cast<double>(d.queries_sent));
+    add("xsgw_dns_cache_hits_total", "DNS answers taken from the cache", "counter",
+        static_cast<double>(d.cache_hits));
+    add("xsgw_dns_cache_misses_total", "DNS answers not in the cache", "counter",
+        static_cast<double>(d.cache_misses));
+    add("xsgw_xmpp_link_up", "1 while the component link is up", "gauge", link_.up() ? 1 : 0);
+    add("xsgw_xmpp_connect_attempts_total", "Component connection attempts", "counter",
+        static_cast<double>(link_.attempts()));
+    add("xsgw_xmpp_pending_bytes", "Bytes waiting to be written to the XMPP server", "gauge",
+        static_cast<double>(link_.pending_bytes()));
+    return out;
+}
+
+} // namespace xsgw::bridge

@@ -181,6 +181,7 @@ void MessageRelay::deliver(const translate::XmppMessage& request, const dns::Res
 }
 
 void MessageRelay::fail(const translate::XmppMessage& request, const translate::XmppError& error) {
+    ++stats_.xmpp_errors[std::string(translate::to_string(error.condition))];
     spdlog::info("bridge: message id='{}' from {} to {} refused: {}{}{}", request.id, request.from,
                  request.to, translate::to_string(error.condition), error.text.empty() ? "" : ": ",
                  error.text);
@@ -192,6 +193,7 @@ void MessageRelay::from_sip(const sip::IncomingMessage& message, sip::Reply& rep
     ++stats_.sip_in;
     auto refuse = [&](const translate::SipStatus& status) {
         ++stats_.sip_refused;
+        ++stats_.sip_refusals[status.code];
         spdlog::info("bridge: MESSAGE from {} to {} refused: {} {}", message.from,
                      message.request_uri, status.code, status.reason);
         reply.respond(status.code, status.reason, {status.accept, ""});
@@ -211,6 +213,7 @@ void MessageRelay::from_sip(const sip::IncomingMessage& message, sip::Reply& rep
     if (!converted) return refuse(converted.error());
     if (!link_.up()) {
         ++stats_.sip_refused;
+        ++stats_.sip_refusals[503];
         spdlog::info("bridge: MESSAGE from {} to {}: 503, XMPP link down", message.from,
                      message.request_uri);
         reply.respond(503, "XMPP server not connected", {"", "10"});
@@ -222,6 +225,8 @@ void MessageRelay::from_sip(const sip::IncomingMessage& message, sip::Reply& rep
     x.to = address::to_string(*user);
     const bool has_content = !x.body.empty();
     if (!link_.send(stanza_from_message(x))) {
+        ++stats_.sip_refused;
+        ++stats_.sip_refusals[503];
         reply.respond(503, "XMPP server not connected", {"", "10"});
         return;
     }

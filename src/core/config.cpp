@@ -39,13 +39,14 @@ struct TableSchema {
     std::string_view name;
     std::array<std::string_view, 10> keys; // unused slots stay empty
 };
-constexpr std::array<TableSchema, 4> schema{{
+constexpr std::array<TableSchema, 5> schema{{
     {"xmpp",
      {"component", "host", "port", "secret", "secret_file", "keepalive_interval",
       "keepalive_timeout", "reconnect_min", "reconnect_max", "version_show_os"}},
     {"sip", {"domain", "listen", "message_type", "max_message_bytes"}},
     {"dns", {"servers"}},
     {"log", {"level"}},
+    {"metrics", {"listen"}},
 }};
 
 // A problem found while validating; the file name is added once, at the end.
@@ -472,6 +473,7 @@ private:
     Check sip();
     Check dns();
     Check log();
+    Check metrics();
 
     const toml::node* find(std::string_view table, std::string_view key) const {
         const toml::table* section = root_.get_as<toml::table>(table);
@@ -522,7 +524,7 @@ private:
 
 Check Validator::run() {
     for (auto step : {&Validator::known_names, &Validator::xmpp, &Validator::sip, &Validator::dns,
-                      &Validator::log, &Validator::secret}) {
+                      &Validator::log, &Validator::metrics, &Validator::secret}) {
         if (auto problem = (this->*step)()) {
             return problem;
         }
@@ -781,6 +783,30 @@ Check Validator::log() {
         }
         config_.log.level = std::move(*level);
     }
+    return std::nullopt;
+}
+
+Check Validator::metrics() {
+    std::optional<std::string> listen;
+    if (auto problem = get("metrics", "listen", listen)) {
+        return problem;
+    }
+    if (!listen) {
+        return std::nullopt;
+    }
+    // The same syntax as a DNS server address: a numeric address and a port.
+    if (auto problem = dns_server_problem(*listen)) {
+        return issue("metrics.listen",
+                     fmt::format("{}: {} (expected \"IPv4:port\" or \"[IPv6]:port\")",
+                                 in_quotes(*listen), *problem));
+    }
+    if (listen->rfind("127.", 0) != 0 && listen->rfind("[::1]", 0) != 0) {
+        warn("metrics.listen",
+             fmt::format("{} is not a loopback address: the figures are readable by anyone "
+                         "who can reach it",
+                         in_quotes(*listen)));
+    }
+    config_.metrics.listen = std::move(*listen);
     return std::nullopt;
 }
 

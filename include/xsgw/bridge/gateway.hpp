@@ -4,6 +4,7 @@
 #include "xsgw/bridge/message_relay.hpp"
 #include "xsgw/core/config.hpp"
 #include "xsgw/core/event_loop.hpp"
+#include "xsgw/core/metrics.hpp"
 #include "xsgw/dns/resolver.hpp"
 #include "xsgw/sip/user_agent.hpp"
 #include "xsgw/xmpp/component_link.hpp"
@@ -13,6 +14,7 @@
 #include <string>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace gloox {
 class Tag;
@@ -49,6 +51,8 @@ public:
     void stop();
     /// The component link, for status and tests.
     const xmpp::ComponentLink& link() const { return link_; }
+    /// Every figure of the gateway for the metrics listener (Prometheus names).
+    std::vector<core::Sample> metrics() const;
     /// What the message relay did so far.
     const RelayStats& relay_stats() const { return relay_.stats(); }
 

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -30,6 +31,8 @@ struct RelayStats {
     std::uint64_t xmpp_delivered = 0;   ///< stanzas written to the XMPP link (answered 202)
     std::uint64_t sip_refused = 0;      ///< MESSAGEs answered with an error status
     std::uint64_t bounces_notified = 0; ///< M12 notices sent for XMPP error bounces
+    std::map<std::string, std::uint64_t> xmpp_errors; ///< error stanzas sent, by condition
+    std::map<int, std::uint64_t> sip_refusals;        ///< error responses sent, by status
 };
 
 /// Carries messages between the component link and the SIP user agent. Every

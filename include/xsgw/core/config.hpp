@@ -59,6 +59,11 @@ struct LogConfig {
     std::string level = "info";
 };
 
+/// [metrics]: the optional Prometheus listener.
+struct MetricsConfig {
+    std::string listen; ///< "IPv4:port" or "[IPv6]:port" for GET /metrics; empty: off.
+};
+
 /// A complete, validated configuration: every field holds a usable value.
 struct Config {
     /// The file it came from (as given), for messages.
@@ -71,6 +76,8 @@ struct Config {
     DnsConfig dns;
     /// The [log] table.
     LogConfig log;
+    /// The [metrics] table.
+    MetricsConfig metrics;
     /// Non-fatal notes, one line each "FILE: KEY: WHAT".
     std::vector<std::string> warnings;
 };

@@ -228,6 +228,12 @@ const std::vector<BadCase> bad_cases = {
      "not a host name or IP address"},
     {"host bracketed IPv6", xmpp_ok + "host = \"[::1]\"\n" + sip_ok, "xmpp.host",
      "not a host name or IP address"},
+    // metrics.listen
+    {"metrics listen name", minimal + "[metrics]\nlisten = \"localhost:9477\"\n", "metrics.listen",
+     "expected"},
+    {"metrics listen no port", minimal + "[metrics]\nlisten = \"127.0.0.1\"\n", "metrics.listen",
+     "expected"},
+    {"metrics unknown key", minimal + "[metrics]\nport = 9477\n", "metrics.port", "unknown key"},
     // sip.message_type, sip.max_message_bytes
     {"message_type other", minimal + "message_type = \"groupchat\"\n", "sip.message_type",
      "neither"},
