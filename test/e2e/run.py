@@ -54,6 +54,7 @@ REQUIRED_FEATURES = {NS_DISCO_INFO, NS_VERSION, NS_PING, NS_GATEWAY}
 
 # The first instance serves every client scenario; keepalive 1 s / 1 s for x3_dead_link.
 MAIN = dict(reconnect_min=200, reconnect_max=2000, keepalive_interval=1, keepalive_timeout=1)
+METRICS_PORT = 9477  # the main instance's [metrics] listen on 127.0.0.1
 # Instances that are meant to be refused: short backoff so that a few seconds show several retries.
 REFUSED = dict(reconnect_min=200, reconnect_max=1000, keepalive_interval=30, keepalive_timeout=10)
 
@@ -166,6 +167,7 @@ class Xsgw:
             'servers = ["127.0.0.53:53"]  # loopback only: no lookup may leave the machine',
             '[log]',
             'level = "debug"',
+            *(['[metrics]', 'listen = "127.0.0.1:%d"' % link['metrics_port']] if link.get('metrics_port') else []),
             ''])
         if os.path.exists(self.config_path):
             os.unlink(self.config_path)
@@ -349,7 +351,7 @@ class Harness:
             except SipError as e:
                 self.sip_error = str(e)
                 print('# SIP peers: %s' % e, flush=True)
-        self.main = self.new_xsgw('main', SECRET, **MAIN)
+        self.main = self.new_xsgw('main', SECRET, metrics_port=METRICS_PORT, **MAIN)
         await self.main.start()
 
     def new_xsgw(self, name, secret, sip_port=None, sip_extra=(), **link):
@@ -1259,10 +1261,80 @@ async def s5_message_size(h):
     await h.stop_instance(x)
 
 
+def scrape_metrics():
+    """GET /metrics from the main instance: {(name, frozenset(labels)): value}."""
+    import socket
+    with socket.create_connection(('127.0.0.1', METRICS_PORT), timeout=5) as conn:
+        conn.sendall(b'GET /metrics HTTP/1.0\r\n\r\n')
+        data = b''
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.decode().partition('\r\n\r\n')
+    check(head.startswith('HTTP/1.0 200'), 'GET /metrics: %r' % head.splitlines()[:1])
+    figures = {}
+    for line in body.splitlines():
+        if not line or line.startswith('#'):
+            continue
+        m = re.match(r'([a-z_]+)(?:\{(.*)\})? (\S+)$', line)
+        check(m, 'GET /metrics: a line that is not a sample: %r' % line)
+        labels = frozenset(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ''))
+        figures[(m.group(1), labels)] = float(m.group(3))
+    return figures
+
+
+def figure(figures, name, **labels):
+    return figures.get((name, frozenset(labels.items())), 0.0)
+
+
+@messaging
+async def metrics_scrape(h):
+    """The main instance's /metrics counts exactly what this scenario does: one message each way
+    delivered, one XMPP message refused with item-not-found (404 at Kamailio), one SIP MESSAGE
+    refused with 415."""
+    sip = h.sip_peers()
+    await h.main.ensure_link_up()
+    before = scrape_metrics()
+    check(figure(before, 'xsgw_xmpp_link_up') == 1, 'xsgw_xmpp_link_up is not 1 while the link is up')
+    mark = sip.bob.trace.mark()
+    c, msg_id, cmark = await alice_sends(h, BOB_JID, '<body>counted %s</body>' % h.token('metrics'))
+    await delivered(sip.bob.trace, from_alice, 10, mark, 'the counted message at bob', c, msg_id, cmark)
+    await no_error_for(h, c, msg_id, cmark)
+    c, msg_id, cmark = await alice_sends(h, 'nobody*simple.test@' + COMPONENT, '<body>counted miss</body>')
+    await expect_message_error(h, c, msg_id, 'nobody*simple.test@' + COMPONENT, cmark, ('item-not-found',))
+    inbound = 'counted in %s' % h.token('metrics')
+    amark = c.message_mark()
+    await sip_sends(h, sip, GATEWAY, inbound, name='metrics-in')
+    await alice_wait(c, lambda m: body_of(m) == inbound, 5, amark, 'the counted SIP message')
+    await sip_sends(h, sip, GATEWAY, 'counted 415', ctype='application/x-unknown', expect=(415,), name='metrics-415')
+    after = scrape_metrics()
+
+    def delta(name, **labels):
+        return figure(after, name, **labels) - figure(before, name, **labels)
+    expected = [
+        (('xsgw_messages_total', dict(direction='xmpp_to_sip', outcome='received')), 2),
+        (('xsgw_messages_total', dict(direction='xmpp_to_sip', outcome='delivered')), 1),
+        (('xsgw_messages_total', dict(direction='xmpp_to_sip', outcome='failed')), 1),
+        (('xsgw_xmpp_errors_total', dict(condition='item-not-found')), 1),
+        (('xsgw_messages_total', dict(direction='sip_to_xmpp', outcome='received')), 2),
+        (('xsgw_messages_total', dict(direction='sip_to_xmpp', outcome='delivered')), 1),
+        (('xsgw_messages_total', dict(direction='sip_to_xmpp', outcome='refused')), 1),
+        (('xsgw_sip_refusals_total', dict(status='415')), 1),
+    ]
+    for (name, labels), want in expected:
+        got = delta(name, **labels)
+        check(got == want, '%s%s went up by %g, the scenario did %d' % (name, labels, got, want))
+    check(delta('xsgw_dns_cache_hits_total') + delta('xsgw_dns_queries_total') >= 1,
+          'no DNS lookup counted for simple.test')
+    check(figure(after, 'xsgw_sip_queued_messages') == 0, 'MESSAGEs still queued after the scenario')
+
+
 SCENARIOS = [x1_x2_handshake, x6_disco, x7_version_ping, x8_unknown_iq, x9_iq_gateway,
              m1_xmpp_to_sip, m6_sip_to_xmpp, m2_no_contact, m5_unknown_user, m5_unresolvable, d5_failover,
              m4_large_over_tcp, m6_cpim_html_415, m8_chat_states, m9_receipt, m12_bounce_notice,
-             a9_foreign_request_uri, a2_no_separator, s3_subject_crlf,
+             a9_foreign_request_uri, a2_no_separator, s3_subject_crlf, metrics_scrape,
              x3_wrong_secret, x3_conflict, x3_dead_link, m5_link_down_503, x3_server_restart, x10_sigterm,
              s5_message_size, s1_secret_not_logged]
 
