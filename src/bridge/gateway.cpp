@@ -3,6 +3,7 @@
 #include "xsgw/address/address.hpp"
 #include "xsgw_build.hpp"
 
+#include <fmt/format.h>
 #include <gloox/tag.h>
 #include <spdlog/spdlog.h>
 
@@ -43,14 +44,27 @@ std::optional<std::pair<std::string, std::string>> check_addressing(const core::
 
 Gateway::Gateway(core::EventLoop& loop, const core::Config& config)
     : config_(config), link_(loop, config.xmpp), resolver_(loop, config.dns),
-      agent_(loop, config.sip),
-      services_(
-          config.xmpp.component,
-          xmpp::ServiceInfo{
-              .name = "xsgw", .version = XSGW_VERSION, .show_os = config.xmpp.version_show_os},
-          [this](const std::string& prompt) { return prompt_to_contact_jid(prompt, config_); }),
+      agent_(loop, config.sip), services_(config.xmpp.component,
+                                          xmpp::ServiceInfo{.name = "xsgw",
+                                                            .version = XSGW_VERSION,
+                                                            .show_os = config.xmpp.version_show_os,
+                                                            .admins = config.xmpp.admins},
+                                          [this](const std::string& prompt) {
+                                              return prompt_to_contact_jid(prompt, config_);
+                                          }),
       relay_(config_, link_, agent_, resolver_) {
     link_.set_stanza_handler([this](const gloox::Tag& stanza) { on_stanza(stanza); });
+    // The ad-hoc command shows exactly the figures /metrics serves.
+    services_.set_stats_provider([this] {
+        std::vector<std::pair<std::string, std::string>> fields;
+        for (const auto& sample : metrics()) {
+            std::string var = sample.name;
+            for (const auto& [label, value] : sample.labels)
+                var += "." + label + "=" + value;
+            fields.emplace_back(std::move(var), fmt::format("{}", sample.value));
+        }
+        return fields;
+    });
     agent_.set_message_handler([this](const sip::IncomingMessage& message, sip::Reply& reply) {
         relay_.from_sip(message, reply);
     });

@@ -37,12 +37,12 @@ constexpr std::string_view world_readable_what = "world-readable file holds a se
 // The schema: every table and key the file may hold.
 struct TableSchema {
     std::string_view name;
-    std::array<std::string_view, 10> keys; // unused slots stay empty
+    std::array<std::string_view, 12> keys; // unused slots stay empty
 };
 constexpr std::array<TableSchema, 5> schema{{
     {"xmpp",
      {"component", "host", "port", "secret", "secret_file", "keepalive_interval",
-      "keepalive_timeout", "reconnect_min", "reconnect_max", "version_show_os"}},
+      "keepalive_timeout", "reconnect_min", "reconnect_max", "version_show_os", "admins"}},
     {"sip", {"domain", "listen", "message_type", "max_message_bytes"}},
     {"dns", {"servers"}},
     {"log", {"level"}},
@@ -632,6 +632,31 @@ Check Validator::xmpp() {
         return problem;
     }
     xmpp.version_show_os = show_os.value_or(xmpp.version_show_os);
+
+    if (const toml::node* node = find("xmpp", "admins")) {
+        const toml::array* admins = node->as_array();
+        if (admins == nullptr) {
+            return issue("xmpp.admins",
+                         fmt::format("expected array, got {}", type_name(node->type())));
+        }
+        for (std::size_t i = 0; i < admins->size(); ++i) {
+            const toml::node& entry = *admins->get(i);
+            const std::string key = fmt::format("xmpp.admins[{}]", i);
+            const auto* text = entry.as_string();
+            if (text == nullptr) {
+                return issue(key, fmt::format("expected string, got {}", type_name(entry.type())));
+            }
+            const std::string& jid = text->get();
+            const auto at = jid.find('@');
+            if (at == std::string::npos || at == 0 || jid.find('/') != std::string::npos ||
+                !is_dns_name(jid.substr(at + 1)) ||
+                jid.find_first_of(" \t\r\n\"'<>&") != std::string::npos) {
+                return issue(key,
+                             fmt::format("{} is not a bare JID (user@domain)", in_quotes(jid)));
+            }
+            xmpp.admins.push_back(jid);
+        }
+    }
     return std::nullopt;
 }
 
@@ -655,6 +680,7 @@ Check Validator::secret() {
         }
         xmpp.secret = std::move(*inline_secret);
         xmpp.secret_source = "secret";
+        xmpp.secret_inline = true;
         return std::nullopt;
     }
     if (!secret_file) {
@@ -837,7 +863,7 @@ ConfigResult parse_checked(std::string_view text, const std::string& path,
             return refuse(path, std::move(*problem));
         }
         Config config = validator.take();
-        if (mode && config.xmpp.secret_source == "secret") {
+        if (mode && config.xmpp.secret_inline) {
             if ((*mode & S_IROTH) != 0) {
                 return refuse(path, issue("xmpp.secret", std::string(world_readable_what)));
             }

@@ -12,6 +12,9 @@ constexpr const char* ns_disco_items = "http://jabber.org/protocol/disco#items";
 constexpr const char* ns_version = "jabber:iq:version";
 constexpr const char* ns_ping = "urn:xmpp:ping";
 constexpr const char* ns_gateway = "jabber:iq:gateway";
+constexpr const char* ns_commands = "http://jabber.org/protocol/commands";
+constexpr const char* ns_data = "jabber:x:data";
+constexpr const char* stats_node = "stats";
 
 // The single payload element of an iq get/set, or nullptr when there is not exactly one.
 const gloox::Tag* single_payload(const gloox::Tag& iq) {
@@ -45,8 +48,8 @@ Services::Services(std::string domain, ServiceInfo info, GatewayPromptResolver r
 }
 
 const std::vector<std::string>& Services::features() {
-    static const std::vector<std::string> list{ns_disco_info, ns_disco_items, ns_gateway,
-                                               ns_version, ns_ping};
+    static const std::vector<std::string> list{ns_disco_info, ns_disco_items, ns_commands,
+                                               ns_gateway,    ns_version,     ns_ping};
     return list;
 }
 
@@ -87,6 +90,7 @@ gloox::Tag* Services::domain_request(const gloox::Tag& iq, const gloox::Tag& pay
         return reply;
     }
     if (get && name == "query" && ns == ns_disco_items) {
+        if (payload.findAttribute("node") == ns_commands) return commands_items(iq);
         if (!payload.findAttribute("node").empty())
             return error(iq, "cancel", "item-not-found", "no such node");
         auto* reply = make_iq_result(iq, domain_);
@@ -94,7 +98,61 @@ gloox::Tag* Services::domain_request(const gloox::Tag& iq, const gloox::Tag& pay
         return reply;
     }
     if (name == "query" && ns == ns_gateway) return gateway_request(iq, payload, get);
+    if (!get && name == "command" && ns == ns_commands) return command_request(iq, payload);
     return user_request(iq, payload, get);
+}
+
+bool Services::is_admin(const gloox::Tag& iq) const {
+    const std::string& from = iq.findAttribute("from");
+    const std::string bare = from.substr(0, from.find('/'));
+    for (const auto& admin : info_.admins)
+        if (admin == bare) return true;
+    return false;
+}
+
+// XEP-0050 §2.2: the commands an entity may run; others see an empty list.
+gloox::Tag* Services::commands_items(const gloox::Tag& iq) const {
+    auto* reply = make_iq_result(iq, domain_);
+    auto* q = query(reply, ns_disco_items);
+    q->addAttribute("node", ns_commands);
+    if (is_admin(iq)) {
+        auto* item = new gloox::Tag(q, "item");
+        item->addAttribute("jid", domain_);
+        item->addAttribute("node", stats_node);
+        item->addAttribute("name", "Gateway statistics");
+    }
+    return reply;
+}
+
+// XEP-0050 §2.4: a one-stage command, completed at once with a result form.
+gloox::Tag* Services::command_request(const gloox::Tag& iq, const gloox::Tag& payload) const {
+    if (payload.findAttribute("node") != stats_node)
+        return error(iq, "cancel", "item-not-found", "no such command");
+    const std::string& action = payload.findAttribute("action");
+    if (!action.empty() && action != "execute")
+        return error(iq, "modify", "bad-request", "the stats command only executes");
+    if (!is_admin(iq))
+        return error(iq, "auth", "forbidden", "only the gateway's admins may run commands");
+    auto* reply = make_iq_result(iq, domain_);
+    auto* command = new gloox::Tag(reply, "command");
+    command->setXmlns(ns_commands);
+    command->addAttribute("node", stats_node);
+    command->addAttribute("status", "completed");
+    const std::string& session = payload.findAttribute("sessionid");
+    command->addAttribute("sessionid", session.empty() ? "stats" : session);
+    auto* form = new gloox::Tag(command, "x");
+    form->setXmlns(ns_data);
+    form->addAttribute("type", "result");
+    new gloox::Tag(form, "title", "Gateway statistics");
+    if (stats_) {
+        for (const auto& [var, value] : stats_()) {
+            auto* field = new gloox::Tag(form, "field");
+            field->addAttribute("var", var);
+            field->addAttribute("type", "text-single");
+            new gloox::Tag(field, "value", value);
+        }
+    }
+    return reply;
 }
 
 gloox::Tag* Services::user_request(const gloox::Tag& iq, const gloox::Tag& payload,

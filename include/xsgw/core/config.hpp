@@ -33,6 +33,10 @@ struct XmppConfig {
     std::chrono::milliseconds reconnect_max{30000};
     /// Whether jabber:iq:version answers carry the OS.
     bool version_show_os = true;
+    /// True when the secret was written in the config file itself (S1 mode check).
+    bool secret_inline = false;
+    /// Bare JIDs that may run the XEP-0050 ad-hoc commands (statistics).
+    std::vector<std::string> admins;
 };
 
 /// [sip]: the Sofia-SIP user agent.

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -22,7 +23,11 @@ struct ServiceInfo {
     std::string gateway_desc =
         "Enter the SIP address of the contact (user@domain or sip:user@domain)";
     std::string gateway_prompt = "SIP address";
+    std::vector<std::string> admins; ///< bare JIDs that may run the ad-hoc commands (XEP-0050)
 };
+
+/// The figures the "stats" ad-hoc command shows: (name, value) in order.
+using StatsProvider = std::function<std::vector<std::pair<std::string, std::string>>()>;
 
 /// Turns an iq:gateway prompt (a SIP address) into the contact's JID, or an error.
 using GatewayPromptResolver =
@@ -40,12 +45,17 @@ public:
     gloox::Tag* reply_to(const gloox::Tag& iq) const;
     /// The features disco#info lists: exactly what is implemented.
     static const std::vector<std::string>& features();
+    /// Where the XEP-0050 "stats" command gets its figures.
+    void set_stats_provider(StatsProvider provider) { stats_ = std::move(provider); }
 
 private:
     gloox::Tag* domain_request(const gloox::Tag& iq, const gloox::Tag& payload, bool get) const;
     gloox::Tag* user_request(const gloox::Tag& iq, const gloox::Tag& payload, bool get) const;
     gloox::Tag* version_result(const gloox::Tag& iq) const;
     gloox::Tag* gateway_request(const gloox::Tag& iq, const gloox::Tag& payload, bool get) const;
+    gloox::Tag* commands_items(const gloox::Tag& iq) const;
+    gloox::Tag* command_request(const gloox::Tag& iq, const gloox::Tag& payload) const;
+    bool is_admin(const gloox::Tag& iq) const;
     gloox::Tag* error(const gloox::Tag& iq, std::string type, std::string condition,
                       std::string text) const;
 
@@ -53,6 +63,7 @@ private:
     ServiceInfo info_;
     GatewayPromptResolver resolve_;
     std::string os_;
+    StatsProvider stats_;
 };
 
 } // namespace xsgw::xmpp

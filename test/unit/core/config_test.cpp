@@ -31,6 +31,10 @@ constexpr std::string_view marker = MARK;
 const std::string xmpp_ok = "[xmpp]\ncomponent = \"sip.test\"\nsecret = \"" MARK "\"\n";
 const std::string sip_ok = "[sip]\ndomain = \"xmpp.test\"\n";
 const std::string minimal = xmpp_ok + sip_ok;
+// A minimal file with extra lines in [xmpp].
+std::string xmpp_ok_admins(const std::string& lines) {
+    return xmpp_ok + lines + sip_ok;
+}
 const std::string path = "/etc/xsgw/test.toml";
 
 // A file in /tmp with the given bytes and mode, removed at the end of the test.
@@ -228,6 +232,13 @@ const std::vector<BadCase> bad_cases = {
      "not a host name or IP address"},
     {"host bracketed IPv6", xmpp_ok + "host = \"[::1]\"\n" + sip_ok, "xmpp.host",
      "not a host name or IP address"},
+    // xmpp.admins
+    {"admins not array", xmpp_ok_admins("admins = \"a@b.test\"\n"), "xmpp.admins",
+     "expected array"},
+    {"admins resource", xmpp_ok_admins("admins = [\"a@b.test/r\"]\n"), "xmpp.admins[0]",
+     "not a bare JID"},
+    {"admins no at", xmpp_ok_admins("admins = [\"a@b.test\", \"b.test\"]\n"), "xmpp.admins[1]",
+     "not a bare JID"},
     // metrics.listen
     {"metrics listen name", minimal + "[metrics]\nlisten = \"localhost:9477\"\n", "metrics.listen",
      "expected"},

@@ -88,6 +88,7 @@ TEST_CASE("X6 disco#info names identity gateway/simple and exactly the implement
     CHECK(vars == Services::features());
     CHECK(vars == std::vector<std::string>{"http://jabber.org/protocol/disco#info",
                                            "http://jabber.org/protocol/disco#items",
+                                           "http://jabber.org/protocol/commands",
                                            "jabber:iq:gateway", "jabber:iq:version",
                                            "urn:xmpp:ping"});
 }
@@ -199,4 +200,42 @@ TEST_CASE("E3 error replies carry the type, the condition and the text; E4 never
     CHECK(e->findChild("text")->cdata() == "why");
     message.addAttribute("type", "error");
     CHECK(xsgw::xmpp::make_error_reply(message, "sip.test", {"cancel", "x", ""}) == nullptr);
+}
+
+TEST_CASE("X8 ad-hoc stats command (XEP-0050): listed and run for admins, forbidden for others") {
+    Services s("sip.test",
+               {.name = "xsgw", .version = "1", .show_os = false, .admins = {"admin@xmpp.test"}},
+               nullptr);
+    s.set_stats_provider([] {
+        return std::vector<std::pair<std::string, std::string>>{{"messages_in", "7"}};
+    });
+    auto list = [&](const std::string& from) {
+        auto q = iq("get", "sip.test", "query", "http://jabber.org/protocol/disco#items");
+        q->findChild("query")->addAttribute("node", "http://jabber.org/protocol/commands");
+        q->addAttribute("from", from);
+        return std::unique_ptr<gloox::Tag>(s.reply_to(*q));
+    };
+    auto admin_list = list("admin@xmpp.test/pc");
+    REQUIRE(admin_list->findChild("query")->findChild("item") != nullptr);
+    CHECK(admin_list->findChild("query")->findChild("item")->findAttribute("node") == "stats");
+    CHECK(list("alice@xmpp.test/pc")->findChild("query")->children().empty());
+
+    auto run = [&](const std::string& from, const std::string& node) {
+        auto q = iq("set", "sip.test", "command", "http://jabber.org/protocol/commands");
+        q->findChild("command")->addAttribute("node", node);
+        q->findChild("command")->addAttribute("action", "execute");
+        q->addAttribute("from", from);
+        return std::unique_ptr<gloox::Tag>(s.reply_to(*q));
+    };
+    auto done = run("admin@xmpp.test/pc", "stats");
+    REQUIRE(done->findAttribute("type") == "result");
+    const gloox::Tag* command = done->findChild("command");
+    REQUIRE(command != nullptr);
+    CHECK(command->findAttribute("status") == "completed");
+    const gloox::Tag* field = command->findChild("x")->findChild("field");
+    REQUIRE(field != nullptr);
+    CHECK(field->findAttribute("var") == "messages_in");
+    CHECK(field->findChild("value")->cdata() == "7");
+    CHECK(condition(*run("alice@xmpp.test/pc", "stats")) == "forbidden");
+    CHECK(condition(*run("admin@xmpp.test/pc", "nope")) == "item-not-found");
 }
