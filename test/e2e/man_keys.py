@@ -45,7 +45,7 @@ def strip_cpp_comments(text):
 def schema_from_source(config_cpp):
     """{table: [keys]} from the `schema{{ ... }}` initializer of config.cpp, in order."""
     text = strip_cpp_comments(config_cpp.read_text(encoding="utf-8"))
-    start = re.search(r"\bschema\s*\{\s*\{", text)
+    start = re.search(r"\bschema\s*=?\s*\{\s*\{", text)
     if not start:
         raise ValueError(f"{config_cpp}: no `schema{{{{` initializer found")
     # The whole initializer: from its first brace to the matching one (no braces in the
@@ -221,6 +221,7 @@ def check_rendered(man_dir, schema):
         if name == "xsgw.toml.5" and schema and run.returncode == 0:
             # Formatting must not have eaten a key (an underscore read as markup, say).
             shown = re.sub(r".\x08", "", run.stdout)  # drop overstrike bold/underline
+            shown = re.sub(r"\x1b\[[0-9;]*m", "", shown)  # and SGR colour escapes
             shown = re.sub(r"\u2010\n\s*", "", shown)  # rejoin hyphenated words
             missing = [f"{t}.{k}" for t, keys in schema.items() for k in keys
                        if not re.search(rf"^\s+{re.escape(k)} = ", shown, re.M)]

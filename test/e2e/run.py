@@ -159,6 +159,8 @@ class Xsgw:
             'keepalive_timeout = %d    # seconds' % link['keepalive_timeout'],
             'reconnect_min = %d       # ms' % link['reconnect_min'],
             'reconnect_max = %d      # ms' % link['reconnect_max'],
+            *(['admins = ["alice@%s"]  # may run the stats ad-hoc command' % XMPP_DOMAIN]
+              if link.get('metrics_port') else []),
             '[sip]',
             'domain = "%s"' % SIP_DOMAIN,
             'listen = "sip:127.0.0.1:%d"' % sip_port,
@@ -1329,6 +1331,29 @@ async def metrics_scrape(h):
     check(delta('xsgw_dns_cache_hits_total') + delta('xsgw_dns_queries_total') >= 1,
           'no DNS lookup counted for simple.test')
     check(figure(after, 'xsgw_sip_queued_messages') == 0, 'MESSAGEs still queued after the scenario')
+
+    # The same figures through the XEP-0050 "stats" command, for alice, an admin.
+    ns_commands = 'http://jabber.org/protocol/commands'
+    items = result_of(await h.iq('get', COMPONENT,
+                                 "<query xmlns='http://jabber.org/protocol/disco#items' node='%s'/>" % ns_commands))
+    nodes = [e.get('node') for e in items.iter() if local(e.tag) == 'item']
+    check(nodes == ['stats'], 'ad-hoc commands listed for alice: %r, expected [stats]' % nodes)
+    r = result_of(await h.iq('set', COMPONENT,
+                             "<command xmlns='%s' node='stats' action='execute'/>" % ns_commands))
+    command = [e for e in r if local(e.tag) == 'command']
+    check(command and command[0].get('status') == 'completed', 'stats command not completed: %s' % to_text(r))
+    fields = {}
+    for e in r.iter():
+        if local(e.tag) == 'field':
+            values = [v.text for v in e if local(v.tag) == 'value']
+            fields[e.get('var')] = float(values[0]) if values else None
+    key = 'xsgw_messages_total.direction=sip_to_xmpp.outcome=received'
+    check(fields.get(key) == figure(after, 'xsgw_messages_total', direction='sip_to_xmpp', outcome='received'),
+          'ad-hoc %s = %r, /metrics says %g' % (key, fields.get(key),
+                                                  figure(after, 'xsgw_messages_total', direction='sip_to_xmpp', outcome='received')))
+    key = 'xsgw_sip_refusals_total.status=415'
+    check(fields.get(key) == figure(after, 'xsgw_sip_refusals_total', status='415'),
+          'ad-hoc %s = %r, /metrics says %g' % (key, fields.get(key), figure(after, 'xsgw_sip_refusals_total', status='415')))
 
 
 SCENARIOS = [x1_x2_handshake, x6_disco, x7_version_ping, x8_unknown_iq, x9_iq_gateway,
