@@ -100,10 +100,6 @@ void Gateway::on_stanza(const gloox::Tag& stanza) {
     }
 }
 
-} // namespace xsgw::bridge
-
-namespace xsgw::bridge {
-
 std::vector<core::Sample> Gateway::metrics() const {
     std::vector<core::Sample> out;
     auto add = [&](std::string name, std::string help, std::string type, double value,

@@ -33,7 +33,7 @@ from xml.sax.saxutils import escape
 logging.getLogger().addHandler(logging.NullHandler())  # keep slixmpp's import-time warnings off stderr
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from xmpp_client import Client, ClientError, error_condition, local, log_to, ns, to_text  # noqa: E402
-from sip import KAMAILIO, SipError, SipPeers  # noqa: E402
+from sip import KAMAILIO, SipError, SipPeers, run_script  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER_IPS = {'jabberd2': '127.0.0.11', 'prosody': '127.0.0.12', 'ejabberd': '127.0.0.13'}
@@ -90,32 +90,14 @@ class Server:
 
     def __init__(self, name, peers_dir, log):
         self.name, self.ip, self.peers_dir, self.log = name, SERVER_IPS[name], peers_dir, log
-        self.script = os.path.join(HERE, 'peers', name + '.sh')
         self.start_times = []
 
     async def _run(self, action, within):
-        env = dict(os.environ, PEERS=self.peers_dir)
-        proc = await asyncio.create_subprocess_exec(
-            self.script, action, env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        done = asyncio.ensure_future(proc.communicate())
+        # The same bounded recipe runner as the SIP peers', with this harness's failure type.
         try:
-            out, _ = await asyncio.wait_for(asyncio.shield(done), within)
-        except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise Fail('%s %s: no result within %.0fs' % (os.path.basename(self.script), action, within)) from None
-        except asyncio.CancelledError:
-            # interrupted: let the recipe finish (its own waits are bounded), or a half-started
-            # server would escape the stop at teardown
-            await asyncio.wait_for(done, within)
-            raise
-        text = out.decode(errors='replace').strip()
-        self.log('%s %s -> rc=%d %s' % (self.name, action, proc.returncode, text))
-        if proc.returncode != 0:
-            raise Fail('%s %s failed (rc=%d): %s' % (os.path.basename(self.script), action, proc.returncode,
-                                                     text.splitlines()[-1] if text else 'no output'))
-        return text
+            return await run_script(self.name + '.sh', action, self.peers_dir, self.log, within)
+        except SipError as e:
+            raise Fail(str(e)) from None
 
     async def start(self):
         t0 = time.monotonic()

@@ -154,6 +154,14 @@ xsgw::core::XmppConfig link_config(uint16_t port) {
     return c;
 }
 
+// A link that pings after 1 s of silence and gives up 1 s later.
+xsgw::core::XmppConfig keepalive_config(uint16_t port) {
+    auto c = link_config(port);
+    c.keepalive_interval = 1s;
+    c.keepalive_timeout = 1s;
+    return c;
+}
+
 // A port with nothing listening: bound, then closed.
 uint16_t unused_port() {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -261,9 +269,7 @@ TEST_CASE("X3 a refused connection is retried with backoff") {
 TEST_CASE("X3 a silent link is found dead by the keepalive and replaced") {
     EventLoop loop;
     FakeServer server(loop, FakeServer::Mode::silent_after_handshake);
-    auto config = link_config(server.port());
-    config.keepalive_interval = 1s;
-    config.keepalive_timeout = 1s;
+    const auto config = keepalive_config(server.port());
     xsgw::xmpp::ComponentLink link(loop, config);
     link.start();
     REQUIRE(loop.run_until([&] { return link.up(); }, 5s));
@@ -281,9 +287,7 @@ TEST_CASE("X3 keepalive: pings lost to another instance do not drop a live link"
     EventLoop loop;
     FakeServer server(loop, FakeServer::Mode::accept);
     server.answer_from_ping = 10; // the first nine went elsewhere
-    auto config = link_config(server.port());
-    config.keepalive_interval = 1s;
-    config.keepalive_timeout = 1s;
+    const auto config = keepalive_config(server.port());
     xsgw::xmpp::ComponentLink link(loop, config);
     link.start();
     REQUIRE(loop.run_until([&] { return link.up(); }, 5s));
@@ -296,9 +300,7 @@ TEST_CASE("X3 keepalive: pings lost to another instance do not drop a live link"
 TEST_CASE("X3 a live link answering pings stays up past several keepalive periods") {
     EventLoop loop;
     FakeServer server(loop, FakeServer::Mode::accept);
-    auto config = link_config(server.port());
-    config.keepalive_interval = 1s;
-    config.keepalive_timeout = 1s;
+    const auto config = keepalive_config(server.port());
     xsgw::xmpp::ComponentLink link(loop, config);
     link.start();
     REQUIRE(loop.run_until([&] { return link.up(); }, 5s));
