@@ -1,0 +1,3 @@
+#include "xsgw/bridge/stanza_presence.hpp"
+
+#include <doctest/doctest.h>

@@ -1,0 +1,3 @@
+#include "xsgw/translate/presence.hpp"
+
+#include <doctest/doctest.h>
