@@ -39,7 +39,7 @@ struct TableSchema {
     std::string_view name;
     std::array<std::string_view, 12> keys; // unused slots stay empty
 };
-constexpr std::array<TableSchema, 5> schema{{
+constexpr std::array<TableSchema, 6> schema{{
     {"xmpp",
      {"component", "host", "port", "secret", "secret_file", "keepalive_interval",
       "keepalive_timeout", "reconnect_min", "reconnect_max", "version_show_os", "admins"}},
@@ -47,6 +47,9 @@ constexpr std::array<TableSchema, 5> schema{{
     {"dns", {"servers"}},
     {"log", {"level"}},
     {"metrics", {"listen"}},
+    {"presence",
+     {"subscribe_expires", "min_expires", "max_expires", "max_per_user", "max_total", "publish_to",
+      "publish_expires"}},
 }};
 
 // A problem found while validating; the file name is added once, at the end.
@@ -474,6 +477,7 @@ private:
     Check dns();
     Check log();
     Check metrics();
+    Check presence();
 
     const toml::node* find(std::string_view table, std::string_view key) const {
         const toml::table* section = root_.get_as<toml::table>(table);
@@ -523,8 +527,9 @@ private:
 };
 
 Check Validator::run() {
-    for (auto step : {&Validator::known_names, &Validator::xmpp, &Validator::sip, &Validator::dns,
-                      &Validator::log, &Validator::metrics, &Validator::secret}) {
+    for (auto step :
+         {&Validator::known_names, &Validator::xmpp, &Validator::sip, &Validator::dns,
+          &Validator::log, &Validator::metrics, &Validator::presence, &Validator::secret}) {
         if (auto problem = (this->*step)()) {
             return problem;
         }
@@ -833,6 +838,51 @@ Check Validator::metrics() {
                          in_quotes(*listen)));
     }
     config_.metrics.listen = std::move(*listen);
+    return std::nullopt;
+}
+
+Check Validator::presence() {
+    PresenceConfig& p = config_.presence;
+    constexpr int64_t max_expires_limit = 86400;
+    constexpr int64_t max_count_limit = 10'000'000;
+    for (auto [key, field] :
+         {std::pair{"subscribe_expires", &p.subscribe_expires},
+          std::pair{"min_expires", &p.min_expires}, std::pair{"max_expires", &p.max_expires},
+          std::pair{"publish_expires", &p.publish_expires}}) {
+        int64_t seconds = field->count();
+        if (auto problem = get_positive("presence", key, max_expires_limit, "seconds", seconds)) {
+            return problem;
+        }
+        *field = std::chrono::seconds(seconds);
+    }
+    if (p.max_expires < p.min_expires) {
+        return issue("presence.max_expires",
+                     fmt::format("{} is below presence.min_expires ({})", p.max_expires.count(),
+                                 p.min_expires.count()));
+    }
+    for (auto [key, field] :
+         {std::pair{"max_per_user", &p.max_per_user}, std::pair{"max_total", &p.max_total}}) {
+        auto count = static_cast<int64_t>(*field);
+        if (auto problem = get_positive("presence", key, max_count_limit, "subscriptions", count)) {
+            return problem;
+        }
+        *field = static_cast<std::size_t>(count);
+    }
+    std::optional<std::string> publish_to;
+    if (auto problem = get("presence", "publish_to", publish_to)) {
+        return problem;
+    }
+    if (publish_to && !publish_to->empty()) {
+        auto problem = listen_url_problem(*publish_to);
+        if (!problem && publish_to->find('*') != std::string::npos) {
+            problem = "a wildcard host names no server";
+        }
+        if (problem) {
+            return issue("presence.publish_to",
+                         fmt::format("bad URL {}: {}", in_quotes(*publish_to), *problem));
+        }
+        p.publish_to = std::move(*publish_to);
+    }
     return std::nullopt;
 }
 

@@ -68,6 +68,24 @@ struct MetricsConfig {
     std::string listen; ///< "IPv4:port" or "[IPv6]:port" for GET /metrics; empty: off.
 };
 
+/// [presence]: subscriptions both ways (P1-P14) and the optional PUBLISH (P13).
+struct PresenceConfig {
+    /// Expires of the SUBSCRIBEs sent for XMPP watchers (P1), 1..86400 s.
+    std::chrono::seconds subscribe_expires{3600};
+    /// Shortest Expires taken from a SIP watcher; shorter: 423 with Min-Expires, 1..86400 s.
+    std::chrono::seconds min_expires{60};
+    /// Longest Expires granted to a SIP watcher; longer requests are shortened, >= min_expires.
+    std::chrono::seconds max_expires{3600};
+    /// Subscriptions one XMPP user may take part in, both directions together (P14).
+    std::size_t max_per_user = 1000;
+    /// Subscriptions in all (P14).
+    std::size_t max_total = 200000;
+    /// SIP URI of a presence server to PUBLISH XMPP users' presence to (P13); empty: off.
+    std::string publish_to;
+    /// Expires of those PUBLISHes, 1..86400 s.
+    std::chrono::seconds publish_expires{3600};
+};
+
 /// A complete, validated configuration: every field holds a usable value.
 struct Config {
     /// The file it came from (as given), for messages.
@@ -82,6 +100,8 @@ struct Config {
     LogConfig log;
     /// The [metrics] table.
     MetricsConfig metrics;
+    /// The [presence] table.
+    PresenceConfig presence;
     /// Non-fatal notes, one line each "FILE: KEY: WHAT".
     std::vector<std::string> warnings;
 };

@@ -118,7 +118,7 @@ const std::vector<BadCase> bad_cases = {
      "details withheld"},
     // unknown names
     {"unknown table", minimal + "[xmp]\n", "xmp", "unknown table (did you mean xmpp?)"},
-    {"unknown table far off", minimal + "[presence]\n", "presence", "unknown table"},
+    {"unknown table far off", minimal + "[calls]\n", "calls", "unknown table"},
     {"unknown root key", "foo = 1\n" + minimal, "foo", "unknown key"},
     {"unknown xmpp key, value a secret", xmpp_ok + "secrte = \"" MARK "\"\n" + sip_ok,
      "xmpp.secrte", "unknown key (did you mean secret?)"},
@@ -304,6 +304,29 @@ const std::vector<BadCase> bad_cases = {
      "\"verbose\" is not one of"},
     {"level upper case", minimal + "[log]\nlevel = \"INFO\"\n", "log.level", "is not one of"},
     {"level spdlog alias", minimal + "[log]\nlevel = \"warning\"\n", "log.level", "is not one of"},
+    // [presence]
+    {"presence: subscribe_expires 0", minimal + "[presence]\nsubscribe_expires = 0\n",
+     "presence.subscribe_expires", "0 is out of range: expected 1..86400 seconds"},
+    {"presence: subscribe_expires too long", minimal + "[presence]\nsubscribe_expires = 86401\n",
+     "presence.subscribe_expires", "out of range"},
+    {"presence: min_expires string", minimal + "[presence]\nmin_expires = \"60\"\n",
+     "presence.min_expires", "expected integer, got string"},
+    {"presence: max below min", minimal + "[presence]\nmin_expires = 600\nmax_expires = 60\n",
+     "presence.max_expires", "60 is below presence.min_expires (600)"},
+    {"presence: publish_expires negative", minimal + "[presence]\npublish_expires = -1\n",
+     "presence.publish_expires", "out of range"},
+    {"presence: max_per_user 0", minimal + "[presence]\nmax_per_user = 0\n",
+     "presence.max_per_user", "expected 1..10000000 subscriptions"},
+    {"presence: max_total huge", minimal + "[presence]\nmax_total = 10000001\n",
+     "presence.max_total", "out of range"},
+    {"presence: publish_to not a URL", minimal + "[presence]\npublish_to = \"presence.example\"\n",
+     "presence.publish_to", "bad URL"},
+    {"presence: publish_to http", minimal + "[presence]\npublish_to = \"http://x.example\"\n",
+     "presence.publish_to", "scheme"},
+    {"presence: publish_to wildcard", minimal + "[presence]\npublish_to = \"sip:*\"\n",
+     "presence.publish_to", "wildcard"},
+    {"presence: unknown key", minimal + "[presence]\nexpires = 60\n", "presence.expires",
+     "unknown key"},
 };
 
 const std::string full = R"([xmpp]
@@ -326,6 +349,15 @@ servers = ["127.0.0.53:53", "[::1]:5353"]
 
 [log]
 level = "debug"
+
+[presence]
+subscribe_expires = 600
+min_expires = 30
+max_expires = 7200
+max_per_user = 50
+max_total = 5000
+publish_to = "sip:presence.example.org:5070;transport=tcp"
+publish_expires = 900
 )";
 
 std::string read_text(const std::string& file) {
@@ -383,6 +415,13 @@ TEST_CASE("config: minimal config takes every default") {
     CHECK(config.sip.listen == "sip:127.0.0.1:5080");
     CHECK(config.dns.servers.empty());
     CHECK(config.log.level == "info");
+    CHECK(config.presence.subscribe_expires == std::chrono::seconds{3600});
+    CHECK(config.presence.min_expires == std::chrono::seconds{60});
+    CHECK(config.presence.max_expires == std::chrono::seconds{3600});
+    CHECK(config.presence.max_per_user == 1000);
+    CHECK(config.presence.max_total == 200000);
+    CHECK(config.presence.publish_to.empty());
+    CHECK(config.presence.publish_expires == std::chrono::seconds{3600});
     CHECK(config.warnings.empty());
 }
 
@@ -401,6 +440,13 @@ TEST_CASE("config: every key set to a non-default value") {
     CHECK(config.sip.listen == "sips:gw.example.com:5061;transport=tls");
     CHECK(config.dns.servers == std::vector<std::string>{"127.0.0.53:53", "[::1]:5353"});
     CHECK(config.log.level == "debug");
+    CHECK(config.presence.subscribe_expires == std::chrono::seconds{600});
+    CHECK(config.presence.min_expires == std::chrono::seconds{30});
+    CHECK(config.presence.max_expires == std::chrono::seconds{7200});
+    CHECK(config.presence.max_per_user == 50);
+    CHECK(config.presence.max_total == 5000);
+    CHECK(config.presence.publish_to == "sip:presence.example.org:5070;transport=tcp");
+    CHECK(config.presence.publish_expires == std::chrono::seconds{900});
     CHECK(config.warnings.empty());
 }
 
@@ -651,6 +697,14 @@ TEST_CASE("config: etc/xsgw.toml is the local demo and documents every default")
     CHECK(config.dns.servers.empty());
     CHECK(config.log.level == "info");
     CHECK(config.log.level == log_defaults.level);
+    const xsgw::core::PresenceConfig presence_defaults;
+    CHECK(config.presence.subscribe_expires == presence_defaults.subscribe_expires);
+    CHECK(config.presence.min_expires == presence_defaults.min_expires);
+    CHECK(config.presence.max_expires == presence_defaults.max_expires);
+    CHECK(config.presence.max_per_user == presence_defaults.max_per_user);
+    CHECK(config.presence.max_total == presence_defaults.max_total);
+    CHECK(config.presence.publish_to.empty());
+    CHECK(config.presence.publish_expires == presence_defaults.publish_expires);
     CHECK(config.warnings.empty());
 
     // The commented-out keys are spelled right and their examples are valid.
