@@ -9,8 +9,47 @@ COMP_SECRET=${COMP_SECRET:-sipsecret}
 # shellcheck disable=SC2034  # used by the scripts that source this one
 C2S_PORT=5222 COMP_PORT=5347
 
+# The operators' server snippets (etc/ at the top of the tree): the recipes register the component
+# with these very files, so a wrong snippet fails the e2e suite.
+# shellcheck disable=SC2034  # used by the scripts that source this one
+SNIPPETS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../../etc" && pwd)
+
 # die MESSAGE...: one clear line on stderr, non-zero exit. A missing peer is a failure, never a skip.
 die() { echo "$(basename "$0"): ERROR: $*" >&2; exit 1; }
+
+# use_snippet SRC DST KEY=VALUE...: write SRC to DST with every placeholder @KEY@ replaced by VALUE
+# and every other byte SRC's own: DST is built from SRC's text between placeholders and the values,
+# nothing else. Fails loudly when SRC has a placeholder no KEY fills, when a KEY's placeholder is not
+# in SRC, or when a VALUE spans lines. VALUE goes in as is: the caller keeps it free of the target
+# format's quotes. A placeholder is @ then capitals, digits or _ then @; the snippets' headers name them
+# without the @s, so a snippet that hard-codes a value in place of its placeholder fails here.
+use_snippet() {
+  local src=$1 dst=$2 kv key text rest token out='' re='@([A-Z][A-Z0-9_]*)@'
+  local -A value=() used=()
+  local LC_ALL=C                     # bytes, and [A-Z] means the 26 capitals whatever the locale
+  shift 2
+  [[ -f $src && -r $src ]] || die "snippet $src not found"
+  for kv in "$@"; do
+    key=${kv%%=*}
+    [[ $kv == *=* && $key =~ ^[A-Z][A-Z0-9_]*$ ]] || die "use_snippet: '$kv' is not KEY=VALUE"
+    [[ ${kv#*=} == *$'\n'* ]] && die "use_snippet: the value for @$key@ spans lines"
+    value[$key]=${kv#*=}
+  done
+  IFS= read -r -d '' text < "$src"   # the whole file, trailing newlines included (read returns 1 at EOF)
+  rest=$text
+  while [[ $rest =~ $re ]]; do       # leftmost placeholder
+    token=${BASH_REMATCH[0]}; key=${BASH_REMATCH[1]}
+    [ -n "${value[$key]+set}" ] || die "$src has the placeholder $token, which $(basename "$0") does not fill"
+    out+=${rest%%"$token"*}${value[$key]}
+    rest=${rest#*"$token"}
+    used[$key]=1
+  done
+  out+=$rest
+  for key in "${!value[@]}"; do
+    [ -n "${used[$key]+set}" ] || die "$src lacks the placeholder @$key@ (was it edited in place of a copy?)"
+  done
+  printf '%s' "$out" > "$dst" || die "cannot write $dst"
+}
 # need PROGRAM...: fail loudly unless every program is installed
 need() {
   local c
