@@ -1,5 +1,7 @@
 #!/bin/bash
-# Prosody 0.12 in the foreground; no TLS, no s2s; component sip.test on port 5347.
+# Prosody 0.12 in the foreground; no TLS, no s2s; component sip.test on port 5347, registered by the
+# operators' snippet etc/prosody/xsgw.cfg.lua, copied to conf.d/ with only its placeholders replaced
+# and included the way Debian's prosody.cfg.lua does it (Include "conf.d/*.cfg.lua", last line).
 # usage: prosody.sh start|stop|pid|adduser USER PASS     env: PEERS, PROSODY_IP (127.0.0.12)
 #   pid: prints the pid of the process that holds the component port (prosody itself)
 # Logs: $PEERS/prosody/{prosody.log,debug.log,stdout.log}; an earlier run's dir is kept as prosody.N.
@@ -13,7 +15,9 @@ start)
   need prosody prosodyctl ss setsid
   alive "$D/prosody.bg" && die "prosody already running from $D (run '$0 stop' first)"
   port_free "$IP" "$COMP_PORT"; port_free "$IP" "$C2S_PORT"
-  fresh_dir "$D"; mkdir -p "$D"/{data,certs}
+  fresh_dir "$D"; mkdir -p "$D"/{data,certs,conf.d}
+  use_snippet "$SNIPPETS/prosody/xsgw.cfg.lua" "$D/conf.d/xsgw.cfg.lua" \
+    COMPONENT="$COMP" HOST="$IP" PORT="$COMP_PORT" SECRET="$SECRET"
   cat > "$CFG" <<X
 run_as_root = true                      -- root in CI; else prosody refuses to start
 pidfile = "$D/prosody.pid"
@@ -22,8 +26,6 @@ certificates = "$D/certs"               -- empty dir, silences cert errors
 log = { info = "$D/prosody.log", debug = "$D/debug.log" }
 interfaces = { "$IP" }
 c2s_ports = { $C2S_PORT }
-component_interfaces = { "$IP" }
-component_ports = { $COMP_PORT }
 s2s_ports = {}; c2s_direct_tls_ports = {}; http_ports = {}; https_ports = {}
 modules_enabled = { "roster", "saslauth", "disco", "ping", "register", "presence", "message", "iq" }
 modules_disabled = { "s2s", "tls", "offline", "c2s_csi", "bosh", "websocket", "carbons", "pep", "vcard",
@@ -39,8 +41,7 @@ limits = { c2s = { rate = "100mb/s" } }
 
 VirtualHost "$DOM"
 
-Component "$COMP"
-    component_secret = "$SECRET"
+Include "conf.d/*.cfg.lua"              -- the component, its port and address: only from the snippet
 X
   { prosodyctl --config "$CFG" register alice "$DOM" alicepw && prosodyctl --config "$CFG" register bob "$DOM" bobpw; } \
     > "$D/register.log" 2>&1 || die "prosodyctl register failed (see $D/register.log)"
