@@ -1,5 +1,7 @@
 #!/bin/bash
 # ejabberd 23.01 in the foreground (ejabberdctl foreground), mnesia, no epmd (fixed dist port on loopback).
+# The component is registered by the operators' snippet etc/ejabberd/xsgw.yml, copied with only its
+# placeholders replaced and named in ejabberd.yml's include_config_file (its listener joins c2s's).
 # usage: ejabberd.sh start|stop|pid|adduser USER PASS     env: PEERS, EJ_IP (127.0.0.13)
 #   pid: prints the pid of the process that holds the component port (beam.smp)
 # Logs: $PEERS/ejabberd/{stdout.log,logs/ejabberd.log}; an earlier run's dir is kept as ejabberd.N.
@@ -17,6 +19,7 @@ start)
   alive "$D/ejabberd.bg" && die "ejabberd already running from $D (run '$0 stop' first)"
   port_free "$IP" "$COMP_PORT"; port_free "$IP" "$C2S_PORT"; port_free 127.0.0.1 "$DIST_PORT"
   fresh_dir "$D"; mkdir -p "$D"/{spool,logs}
+  use_snippet "$SNIPPETS/ejabberd/xsgw.yml" "$D/xsgw.yml" COMPONENT="$COMP" HOST="$IP" PORT="$COMP_PORT" SECRET="$SECRET"
   cat > "$D/ejabberd.yml" <<X
 loglevel: info
 log_rotate_count: 0
@@ -31,14 +34,7 @@ listen:
     starttls: false
     starttls_required: false
     access: c2s
-  -
-    port: $COMP_PORT
-    ip: "$IP"
-    module: ejabberd_service
-    access: all
-    hosts:
-      $COMP:
-        password: "$SECRET"
+include_config_file: $D/xsgw.yml
 auth_method: internal
 auth_password_format: plain
 default_db: mnesia
