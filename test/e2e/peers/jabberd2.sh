@@ -1,5 +1,7 @@
 #!/bin/bash
 # jabberd2 2.7 (router + sm + c2s) in the foreground, sqlite storage; XEP-0114 on the router port.
+# The router's address, port and component secret come from the operators' snippet
+# etc/jabberd2/router.xml.snippet, spliced into <local> with only its placeholders replaced.
 # usage: jabberd2.sh start|stop|pid     env: PEERS, JD2_IP (127.0.0.11)
 #   pid: prints the pid of the process that holds the component port (jabberd2-router)
 # Logs: $PEERS/jabberd2/log/{router,sm,c2s}.log; an earlier run's dir is kept as jabberd2.N.
@@ -19,15 +21,18 @@ start)
   cat > "$D/router-users.xml" <<X
 <users><user><name>jabberd</name><secret>routersecret</secret></user></users>
 X
-  cat > "$D/router.xml" <<X
+  # router.xml has no include: the snippet's text goes in byte for byte (cat, no command substitution)
+  use_snippet "$SNIPPETS/jabberd2/router.xml.snippet" "$D/router-local.xml" HOST="$IP" PORT="$COMP_PORT" SECRET="$SECRET"
+  { cat <<X
 <router>
   <id>router</id>
   <pidfile>$D/run/router.pid</pidfile>
   <log type='stdout'/>
   <local>
-    <ip>$IP</ip><port>$COMP_PORT</port>
     <users>$D/router-users.xml</users>
-    <secret>$SECRET</secret>  <!-- XEP-0114: ANY component name may bind with this one shared secret -->
+X
+    cat "$D/router-local.xml"
+    cat <<X
   </local>
   <check><interval>60</interval><keepalive>0</keepalive></check>
   <io><max_fds>1024</max_fds><limits><bytes>0</bytes><connects>0</connects></limits><access><order>allow,deny</order></access></io>
@@ -35,6 +40,7 @@ X
   <aci><acl type='all'><user>jabberd</user></acl></aci>
 </router>
 X
+  } > "$D/router.xml"
   cat > "$D/c2s.xml" <<X
 <c2s>
   <id>c2s</id>
