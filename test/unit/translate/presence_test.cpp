@@ -1,8 +1,11 @@
 // XMPP presence <-> PIDF/RPID (P10, P11) and the robustness of the PIDF
-// reader (S2). Documents from real peers: Kamailio presence_xml (aggregated,
-// dummy and offline bodies), baresip's presence module (PUBLISH / NOTIFY
-// body as its publisher.c and notifier.c print it), RPID as RFC 4480 shows
-// it, and our own output.
+// reader (S2). The peers' documents are written after their source code,
+// not captured from a running peer: Kamailio presence_xml's dummy body and
+// what its agregate_xmls() makes of several PUBLISHes (every top-level child
+// of the older documents appended to the newest, pretty-printed), baresip's
+// PUBLISH / NOTIFY body as the format string in its presence module's
+// publisher.c and notifier.c prints it, RPID after the RFC 4480 examples,
+// and our own output.
 #include "xsgw/translate/presence.hpp"
 
 #include <algorithm>
