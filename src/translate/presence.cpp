@@ -24,6 +24,7 @@ constexpr std::string_view xml_ns = "http://www.w3.org/XML/1998/namespace";
 constexpr std::string_view tuple_id_prefix = "ID-";
 constexpr std::string_view person_id = "person";
 constexpr std::size_t max_depth = 32;
+constexpr std::size_t max_resource_bytes = 1023; // RFC 7622 §3.1
 
 // ---------------------------------------------------------------------------
 // Text
@@ -698,6 +699,7 @@ std::string tuple_id_for_resource(std::string_view resource) {
 }
 
 std::string resource_for_tuple_id(std::string_view tuple_id) {
+    std::optional<std::string> resource;
     if (tuple_id.substr(0, tuple_id_prefix.size()) == tuple_id_prefix) {
         const auto encoded = tuple_id.substr(tuple_id_prefix.size());
         std::string decoded;
@@ -713,16 +715,31 @@ std::string resource_for_tuple_id(std::string_view tuple_id) {
             }
         }
         if (is_clean_resource(decoded)) {
-            return decoded;
+            resource = std::move(decoded);
         }
     }
-    // A foreign id, or one of ours that decodes to something no resource may
-    // hold: the id as it is, without the controls no JID may carry.
-    std::string resource;
-    resource.reserve(tuple_id.size());
-    std::copy_if(tuple_id.begin(), tuple_id.end(), std::back_inserter(resource),
-                 [](char ch) { return !is_control_byte(ch); });
-    return resource;
+    if (!resource) {
+        // A foreign id, or one of ours that decodes to something no resource
+        // may hold: the id as it is, without the controls no JID may carry.
+        resource.emplace();
+        resource->reserve(tuple_id.size());
+        std::size_t pos = 0;
+        while (pos < tuple_id.size()) {
+            const char32_t c = next_code_point(tuple_id, pos).value_or(0xFFFD);
+            if (c >= 0x20 && c != 0x7F) {
+                append_utf8(*resource, c);
+            }
+        }
+    }
+    if (resource->size() > max_resource_bytes) {
+        // RFC 7622 §3.1: cut on a character boundary.
+        std::size_t cut = max_resource_bytes;
+        while (cut > 0 && (static_cast<unsigned char>((*resource)[cut]) & 0xC0) == 0x80) {
+            --cut;
+        }
+        resource->resize(cut);
+    }
+    return *resource;
 }
 
 std::optional<std::string> contact_priority_for(int priority) {

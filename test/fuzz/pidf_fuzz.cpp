@@ -1,8 +1,8 @@
 // S2: pidf_to_presence on any bytes. Besides surviving, what it reads must be
-// clean (valid UTF-8, resources without controls, show and priority only on
-// available resources, priority in 0..127), and writing it as PIDF and
-// reading that back must give the same values: the gateway may relay
-// presence more than once.
+// clean (valid UTF-8, resources without controls and within 1023 bytes, show
+// and priority only on available resources, priority in 0..127), and writing
+// it as PIDF and reading that back must give the same values: the gateway may
+// relay presence more than once.
 #include "xsgw/translate/message.hpp"
 #include "xsgw/translate/presence.hpp"
 
@@ -39,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return 0;
     }
     for (const ResourcePresence& p : *result) {
-        check(is_valid_utf8(p.resource) && !has_control(p.resource));
+        check(is_valid_utf8(p.resource) && !has_control(p.resource) && p.resource.size() <= 1023);
         check(is_valid_utf8(p.status) && is_valid_utf8(p.status_lang));
         check(!p.status.empty() || p.status_lang.empty());
         check(p.available || (p.show == Show::none && !p.priority));

@@ -12,8 +12,10 @@
 //   `_HH` decoded; an id without `ID-` (Kamailio's hashes, baresip's
 //   `t4109`) is the resource as it is, and so is an `ID-` id that would not
 //   decode to UTF-8 without controls; C0 controls and DEL, which no JID may
-//   hold (RFC 7622), are left out of such ids. A tuple without id is the
-//   bare resource (empty).
+//   hold (RFC 7622), are left out of such ids. A resource longer than 1023
+//   bytes (RFC 7622 §3.1) is cut on a character boundary. A tuple without id
+//   is the bare resource (empty). Resources are not checked against PRECIS
+//   beyond that: the bridge makes the JID.
 // - One tuple per resource: when two resources (or two tuples) have the same
 //   name, the first one counts and the later ones are dropped, in both
 //   directions (an id is unique in a document, a resource in a JID).

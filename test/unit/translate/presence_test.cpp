@@ -451,6 +451,23 @@ TEST_CASE("P11 foreign tuple ids are the resource as they are") {
     }
 }
 
+TEST_CASE("P11 resources stay within RFC 7622: at most 1023 bytes, cut between characters") {
+    CHECK(resource_for_tuple_id(std::string(1023, 'a')) == std::string(1023, 'a'));
+    CHECK(resource_for_tuple_id(std::string(5000, 'a')) == std::string(1023, 'a'));
+    // 1022 ASCII bytes and a two-byte character: the character does not fit.
+    const std::string split = std::string(1022, 'a') + "\xc3\xa9" + "tail";
+    CHECK(resource_for_tuple_id(split) == std::string(1022, 'a'));
+    CHECK(resource_for_tuple_id(tuple_id_for_resource(split)) == std::string(1022, 'a'));
+    // Bytes that are not UTF-8 in a foreign id (only a caller can pass them:
+    // the reader sees UTF-8 only) become U+FFFD.
+    CHECK(resource_for_tuple_id("a\xff"
+                                "b") == "a\xef\xbf\xbd"
+                                        "b");
+    // A document with a very long foreign id.
+    const auto p = single(document(open_tuple(std::string(3000, 'x'))));
+    CHECK(p.resource == std::string(1023, 'x'));
+}
+
 // ---------------------------------------------------------------------------
 // P11: PIDF -> XMPP
 
