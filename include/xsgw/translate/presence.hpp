@@ -69,8 +69,9 @@
 //   presentity, offline); it reads back as one unavailable resource "".
 //
 // Round trip: pidf_to_presence(presence_to_pidf(e, list)) == list for lists
-// of distinct resources whose unavailable entries have no show and no
-// priority and whose text is valid UTF-8 of XML characters. Lossy by design:
+// of distinct resources (UTF-8 without controls, at most 1023 bytes) whose
+// unavailable entries have no show and no priority and whose text is valid
+// UTF-8 of XML characters. Lossy by design:
 // negative priorities (none), a status_lang without status (dropped), the
 // empty list (see above).
 #pragma once
