@@ -935,9 +935,9 @@ TEST_CASE("P11 malformed documents are PidfError") {
          "<presence xmlns='urn:ietf:params:xml:ns:pidf'><note>&#1;</note></presence>"},
         {"UTF-16", std::string("\xff\xfe<\0p\0/\0>\0", 10)},
     };
-    for (const auto& [why, body] : rows) {
-        CAPTURE(why);
-        const auto result = pidf_to_presence(body);
+    for (const auto& row : rows) {
+        CAPTURE(row.first);
+        const auto result = pidf_to_presence(row.second);
         CHECK_FALSE(result.has_value());
         if (!result) {
             CHECK_FALSE(result.error().what.empty());
