@@ -52,7 +52,8 @@ Gateway::Gateway(core::EventLoop& loop, const core::Config& config)
                                           [this](const std::string& prompt) {
                                               return prompt_to_contact_jid(prompt, config_);
                                           }),
-      relay_(config_, link_, agent_, resolver_) {
+      relay_(config_, link_, agent_, resolver_),
+      presence_(loop, config_, link_, agent_, resolver_) {
     link_.set_stanza_handler([this](const gloox::Tag& stanza) { on_stanza(stanza); });
     // The ad-hoc command shows exactly the figures /metrics serves.
     services_.set_stats_provider([this] {
@@ -75,6 +76,7 @@ void Gateway::start() {
 }
 
 void Gateway::stop() {
+    presence_.shutdown();
     link_.stop();
 }
 
@@ -93,10 +95,8 @@ void Gateway::on_stanza(const gloox::Tag& stanza) {
         reply(services_.reply_to(stanza), stanza);
     } else if (name == "message") {
         relay_.from_xmpp(stanza);
-    } else {
-        // Presence is gatewayed by the presence work (issue 4); until then it is only noted.
-        spdlog::debug("xmpp: presence type='{}' from {} not handled yet",
-                      stanza.findAttribute("type"), stanza.findAttribute("from"));
+    } else if (name == "presence") {
+        presence_.from_xmpp(stanza);
     }
 }
 
@@ -136,6 +136,24 @@ std::vector<core::Sample> Gateway::metrics() const {
         static_cast<double>(d.cache_hits));
     add("xsgw_dns_cache_misses_total", "DNS answers not in the cache", "counter",
         static_cast<double>(d.cache_misses));
+    const PresenceStats& p = presence_.stats();
+    add("xsgw_presence_subscriptions", "Presence subscriptions held, by who watches", "gauge",
+        static_cast<double>(presence_.outbound_count()), {{"watcher", "xmpp"}});
+    add("xsgw_presence_subscriptions", "Presence subscriptions held, by who watches", "gauge",
+        static_cast<double>(presence_.inbound_count()), {{"watcher", "sip"}});
+    auto presence_count = [&](const char* what, std::uint64_t n) {
+        add("xsgw_presence_events_total", "Presence work by kind", "counter",
+            static_cast<double>(n), {{"kind", what}});
+    };
+    presence_count("xmpp_in", p.xmpp_in);
+    presence_count("xmpp_out", p.xmpp_out);
+    presence_count("notify_in", p.notifies_in);
+    presence_count("notify_out", p.notifies_out);
+    presence_count("subscribe_out", p.subscribes_out);
+    presence_count("subscribe_in", p.subscribes_in);
+    presence_count("refused", p.refused);
+    presence_count("publish", p.publishes);
+    presence_count("pidf_error", p.pidf_errors);
     add("xsgw_xmpp_link_up", "1 while the component link is up", "gauge", link_.up() ? 1 : 0);
     add("xsgw_xmpp_connect_attempts_total", "Component connection attempts", "counter",
         static_cast<double>(link_.attempts()));

@@ -1,5 +1,6 @@
 #include "xsgw/bridge/message_relay.hpp"
 
+#include "xsgw/bridge/routing.hpp"
 #include "xsgw/bridge/stanza_message.hpp"
 
 #include <fmt/format.h>
@@ -39,24 +40,6 @@ translate::XmppError error_of(const gloox::Tag& stanza) {
             error.condition = translate::condition_from_name(child->name());
     }
     return error;
-}
-
-sip::NextHop hop_from(const dns::Target& t) {
-    return {t.address, t.port, std::string(dns::to_string(t.transport)), t.host};
-}
-
-dns::SipDestination destination_of(const address::SipUri& uri) {
-    dns::SipDestination d;
-    d.host = uri.host;
-    d.port = uri.port;
-    d.secure = uri.secure;
-    for (const auto& [name, value] : uri.params) {
-        if (name != "transport") continue;
-        if (value == "udp") d.transport = dns::Transport::udp;
-        if (value == "tcp") d.transport = dns::Transport::tcp;
-        if (value == "tls") d.transport = dns::Transport::tls;
-    }
-    return d;
 }
 
 } // namespace
@@ -270,9 +253,7 @@ void MessageRelay::on_bounce(const std::string& id, const translate::XmppError& 
                                                     from = relayed.gateway_from,
                                                     id](const dns::Resolution& resolution) {
         if (!*alive || resolution.targets.empty()) return;
-        std::vector<sip::NextHop> hops;
-        for (const auto& target : resolution.targets)
-            hops.push_back(hop_from(target));
+        std::vector<sip::NextHop> hops = hops_from(resolution);
         sip::OutgoingMessage m;
         m.request_uri = request_uri;
         m.to = request_uri;

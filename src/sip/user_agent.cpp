@@ -1,5 +1,6 @@
 #include "xsgw/sip/user_agent.hpp"
 
+#include "handles.hpp"
 #include "xsgw_build.hpp"
 
 #include <fmt/format.h>
@@ -16,53 +17,12 @@
 
 namespace xsgw::sip {
 
-struct UserAgent::Attempt {
-    std::string recipient;
-    nua_handle_t* nh = nullptr;
-};
-
 namespace {
 
 void nua_trampoline(nua_event_t event, int status, char const* phrase, nua_t* /*nua*/,
                     nua_magic_t* magic, nua_handle_t* nh, nua_hmagic_t* hmagic, sip_t const* sip,
-                    tagi_t /*tags*/[]) {
-    static_cast<UserAgent*>(magic)->on_event(event, status, phrase, nh, hmagic, sip);
-}
-
-/// A su_home for the strings of one event.
-class Home {
-public:
-    Home() { su_home_init(home_); }
-    ~Home() { su_home_deinit(home_); }
-    Home(const Home&) = delete;
-    Home& operator=(const Home&) = delete;
-    Home(Home&&) = delete;
-    Home& operator=(Home&&) = delete;
-    su_home_t* get() { return home_; }
-    std::string url(const url_t* url) {
-        if (url == nullptr) return {};
-        char* s = url_as_string(home_, url);
-        return s != nullptr ? std::string(s) : std::string();
-    }
-    std::string header(const void* h) {
-        if (h == nullptr) return {};
-        char* s = sip_header_as_string(home_, static_cast<const sip_header_t*>(h));
-        return s != nullptr ? std::string(s) : std::string();
-    }
-
-private:
-    su_home_t home_[1] = {};
-};
-
-std::string hop_url(const NextHop& hop) {
-    const bool v6 = hop.address.find(':') != std::string::npos;
-    return fmt::format("sip:{}{}{}:{};transport={}", v6 ? "[" : "", hop.address, v6 ? "]" : "",
-                       hop.port, hop.transport);
-}
-
-// D5: these outcomes say nothing about the recipient, only about this hop.
-bool try_next_hop(int status) {
-    return status == 503 || status == 408 || status >= 700;
+                    tagi_t tags[]) {
+    static_cast<UserAgent*>(magic)->on_event(event, status, phrase, nh, hmagic, sip, tags);
 }
 
 /// The reply object handed to the bridge for one incoming request.
@@ -108,12 +68,13 @@ private:
 UserAgent::UserAgent(core::EventLoop& loop, const core::SipConfig& config)
     : loop_(loop), config_(config) {
     const std::string agent = std::string("xsgw/") + XSGW_VERSION;
-    nua_ = nua_create(loop_.root(), &nua_trampoline, this, NUTAG_URL(config_.listen.c_str()),
-                      NUTAG_APPL_METHOD("MESSAGE"), SIPTAG_ALLOW_STR("MESSAGE, OPTIONS"),
-                      // Bursts of responses must not overflow the default ~200 KiB buffer.
-                      TPTAG_UDP_RMEM(4 * 1024 * 1024), TPTAG_UDP_WMEM(1024 * 1024),
-                      NUTAG_MEDIA_ENABLE(0), NUTAG_ENABLEMESSAGE(1),
-                      SIPTAG_USER_AGENT_STR(agent.c_str()), TAG_END());
+    nua_ = nua_create(
+        loop_.root(), &nua_trampoline, this, NUTAG_URL(config_.listen.c_str()),
+        NUTAG_APPL_METHOD("MESSAGE"), NUTAG_APPL_METHOD("SUBSCRIBE"),
+        NUTAG_ALLOW_EVENTS("presence"), SIPTAG_ALLOW_STR("MESSAGE, OPTIONS, SUBSCRIBE, NOTIFY"),
+        // Bursts of responses must not overflow the default ~200 KiB buffer.
+        TPTAG_UDP_RMEM(4 * 1024 * 1024), TPTAG_UDP_WMEM(1024 * 1024), NUTAG_MEDIA_ENABLE(0),
+        NUTAG_ENABLEMESSAGE(1), SIPTAG_USER_AGENT_STR(agent.c_str()), TAG_END());
     if (nua_ == nullptr)
         throw std::runtime_error(fmt::format("cannot listen for SIP on {}", config_.listen));
     spdlog::info("sip: listening on {}", config_.listen);
@@ -135,6 +96,12 @@ void UserAgent::shutdown(std::chrono::milliseconds deadline) {
     }
     queues_.clear();
     total_queued_ = 0;
+    // Subscriptions end with the stack (un-SUBSCRIBE, NOTIFY terminated, un-PUBLISH, sent by
+    // nua); nobody is told any more: the bridge goes first.
+    for (auto& [id, s] : subscribers_)
+        s->callbacks = {};
+    on_subscribe_ = nullptr;
+    on_watcher_end_ = nullptr;
     nua_shutdown(nua_);
     loop_.run_until([this] { return shut_down_; }, deadline);
     shut_down_ = true;
@@ -170,9 +137,9 @@ void UserAgent::try_hop(const std::string& recipient) {
         return;
     }
     const NextHop& hop = pending.hops[pending.next_hop++];
-    const std::string proxy = hop_url(hop);
+    const std::string proxy = detail::hop_url(hop);
     const OutgoingMessage& m = pending.message;
-    auto* attempt = new Attempt{recipient, nullptr};
+    auto* attempt = new Attempt(recipient);
     // In angle brackets, so URI parameters such as ;gr= stay in the URI (A7).
     const std::string to = "<" + m.to + ">";
     const std::string from = "<" + m.from + ">";
@@ -211,13 +178,44 @@ void UserAgent::finish(const std::string& recipient) {
 }
 
 void UserAgent::on_event(int event, int status, const char* phrase, nua_handle_s* nh, void* hmagic,
-                         const void* sip) {
+                         const void* sip, const void* tags) {
+    auto* magic = static_cast<Magic*>(hmagic);
+    auto is = [magic](Magic::Kind kind) { return magic != nullptr && magic->kind == kind; };
     switch (static_cast<nua_event_t>(event)) {
     case nua_r_message:
-        on_message_response(static_cast<Attempt*>(hmagic), status, phrase, sip);
+        if (is(Magic::Kind::message))
+            on_message_response(static_cast<Attempt*>(magic), status, phrase, sip);
         break;
     case nua_i_message:
         on_incoming_message(nh, sip);
+        break;
+    case nua_r_subscribe:
+    case nua_r_unsubscribe:
+        if (is(Magic::Kind::subscriber))
+            on_subscribe_response(*static_cast<Subscriber*>(magic), status, phrase, sip, tags);
+        break;
+    case nua_i_notify:
+        if (is(Magic::Kind::subscriber)) {
+            on_notify(*static_cast<Subscriber*>(magic), status, sip, tags);
+        } else if (magic == nullptr && nh != nullptr) {
+            nua_handle_destroy(nh); // a NOTIFY for nothing of ours: nua answered it 481
+        }
+        break;
+    case nua_i_subscribe:
+        if (magic == nullptr && status < 200) {
+            on_incoming_subscribe(nh, nullptr, status, sip, tags);
+        } else if (is(Magic::Kind::watcher)) {
+            on_incoming_subscribe(nh, static_cast<Watcher*>(magic), status, sip, tags);
+        }
+        break;
+    case nua_r_notify:
+        if (is(Magic::Kind::watcher))
+            on_notify_response(*static_cast<Watcher*>(magic), status, tags);
+        break;
+    case nua_r_publish:
+    case nua_r_unpublish:
+        if (is(Magic::Kind::publisher))
+            on_publish_response(*static_cast<Publisher*>(magic), status, phrase);
         break;
     case nua_r_shutdown:
         if (status >= 200) shut_down_ = true;
@@ -235,7 +233,7 @@ void UserAgent::on_event(int event, int status, const char* phrase, nua_handle_s
         spdlog::debug("sip: event {} {} {}", nua_event_name(static_cast<nua_event_t>(event)),
                       status, phrase != nullptr ? phrase : "");
         // Handles nua created for requests we do not take are ours to free.
-        if (hmagic == nullptr && nh != nullptr &&
+        if (magic == nullptr && nh != nullptr &&
             nua_event_is_incoming_request(static_cast<nua_event_t>(event)))
             nua_handle_destroy(nh);
         break;
@@ -244,7 +242,7 @@ void UserAgent::on_event(int event, int status, const char* phrase, nua_handle_s
 
 void UserAgent::on_message_response(Attempt* attempt, int status, const char* phrase,
                                     const void* /*sip*/) {
-    if (attempt == nullptr || status < 200) return;
+    if (status < 200) return;
     std::unique_ptr<Attempt> owned(attempt);
     nua_handle_destroy(attempt->nh);
     auto it = queues_.find(attempt->recipient);
@@ -254,7 +252,7 @@ void UserAgent::on_message_response(Attempt* attempt, int status, const char* ph
     pending.result.phrase = phrase != nullptr ? phrase : "";
     spdlog::info("sip: MESSAGE to {}: {} {} (attempt {})", attempt->recipient, status,
                  pending.result.phrase, pending.result.targets_tried);
-    if (try_next_hop(status) && pending.next_hop < pending.hops.size()) {
+    if (detail::try_next_hop(status) && pending.next_hop < pending.hops.size()) {
         try_hop(attempt->recipient);
         return;
     }
@@ -263,7 +261,7 @@ void UserAgent::on_message_response(Attempt* attempt, int status, const char* ph
 
 void UserAgent::on_incoming_message(nua_handle_s* nh, const void* raw) {
     const auto* sip = static_cast<const sip_t*>(raw);
-    Home home;
+    detail::Home home;
     IncomingMessage m;
     if (sip != nullptr) {
         if (sip->sip_request != nullptr) m.request_uri = home.url(sip->sip_request->rq_url);

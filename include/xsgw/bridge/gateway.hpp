@@ -2,6 +2,7 @@
 #pragma once
 
 #include "xsgw/bridge/message_relay.hpp"
+#include "xsgw/bridge/presence_bridge.hpp"
 #include "xsgw/core/config.hpp"
 #include "xsgw/core/event_loop.hpp"
 #include "xsgw/core/metrics.hpp"
@@ -55,6 +56,8 @@ public:
     std::vector<core::Sample> metrics() const;
     /// What the message relay did so far.
     const RelayStats& relay_stats() const { return relay_.stats(); }
+    /// What the presence bridge did so far.
+    const PresenceStats& presence_stats() const { return presence_.stats(); }
 
 private:
     void on_stanza(const gloox::Tag& stanza);
@@ -65,7 +68,8 @@ private:
     dns::Resolver resolver_;
     sip::UserAgent agent_;
     xmpp::Services services_;
-    MessageRelay relay_; ///< last: destroyed first, before what it uses
+    MessageRelay relay_;
+    PresenceBridge presence_; ///< last: destroyed first, before what it uses
 };
 
 } // namespace xsgw::bridge

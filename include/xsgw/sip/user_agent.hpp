@@ -4,6 +4,7 @@
 #include "xsgw/core/config.hpp"
 #include "xsgw/core/event_loop.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -11,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 struct nua_s;
@@ -77,6 +79,59 @@ public:
     virtual bool answered() const = 0;
 };
 
+// ---------------------------------------------------------------------------
+// Presence subscriptions (RFC 6665, RFC 3856) and publication (RFC 3903)
+
+/// Subscription-State of a NOTIFY, or what became of a subscription.
+enum class SubState { pending, active, terminated };
+
+/// A NOTIFY received for one of our subscriptions (already answered 200).
+struct NotifyInfo {
+    SubState state = SubState::pending;
+    std::string reason;       ///< Subscription-State reason (terminated), e.g. "rejected"
+    std::string content_type; ///< media type without parameters, lower case; empty: no body
+    std::string body;
+    std::optional<std::chrono::seconds> expires; ///< Subscription-State expires=
+};
+
+/// The end of one of our subscriptions: after it the id is gone.
+struct SubscriptionEnd {
+    int status = 0;     ///< final status that ended it (0: a NOTIFY terminated it)
+    std::string phrase; ///< its phrase
+    std::string reason; ///< Subscription-State reason when a NOTIFY ended it
+    std::optional<std::chrono::seconds> retry_after; ///< from Retry-After / retry-after=
+};
+
+/// A SUBSCRIBE we send (P1, P7: expires 0 = a fetch).
+struct OutgoingSubscribe {
+    std::string request_uri; ///< the presentity
+    std::string from;        ///< the watcher (the gateway's form of the XMPP user)
+    std::chrono::seconds expires{3600};
+};
+
+/// Handlers of one of our subscriptions; on_end runs once, last.
+struct SubscriberCallbacks {
+    std::function<void(const NotifyInfo&)> on_notify;
+    std::function<void(const SubscriptionEnd&)> on_end;
+};
+
+/// A SUBSCRIBE that arrived (out of dialog: a new watcher; in dialog: a refresh).
+struct IncomingSubscribe {
+    std::string request_uri;
+    std::string from; ///< the watcher's URI
+    std::string to;
+    std::string event;  ///< Event package, e.g. "presence"
+    std::string accept; ///< the Accept header as received; empty: none
+    std::optional<std::chrono::seconds> expires;
+    bool refresh = false; ///< within an existing subscription
+    std::string call_id;
+};
+
+/// One watcher's subscription held by us as the notifier.
+using WatcherId = std::uint64_t;
+/// One subscription or publication of ours.
+using SubscriptionId = std::uint64_t;
+
 /// Sofia-SIP nua on our loop: listens per sip.listen, sends MESSAGEs with
 /// fail-over across the next hops it is given (D5), one at a time per
 /// recipient (M10), and hands incoming MESSAGEs to the bridge.
@@ -93,6 +148,55 @@ public:
     UserAgent& operator=(UserAgent&&) = delete;
 
     void set_message_handler(MessageHandler handler) { on_message_ = std::move(handler); }
+
+    // --- Subscriber (we watch a SIP presentity) ---
+
+    /// Sends a SUBSCRIBE (Event: presence, Accept: application/pidf+xml) through the first
+    /// hop that answers (D5 fail-over). Refreshes before expiry, honouring the notifier's
+    /// expires, with jitter (P5); 423 is retried with Min-Expires (P4); 481 on refresh
+    /// starts a new dialog (P4). Returns 0 when it cannot start (no handle).
+    SubscriptionId subscribe(const OutgoingSubscribe& request, std::vector<NextHop> hops,
+                             SubscriberCallbacks callbacks);
+    /// Ends one of our subscriptions: SUBSCRIBE Expires: 0 (P6); no callback runs after.
+    void unsubscribe(SubscriptionId id);
+
+    // --- Notifier (a SIP watcher watches an XMPP user) ---
+
+    /// The bridge's decision on a new SUBSCRIBE.
+    struct SubscribeDecision {
+        int status = 202;                ///< 200/202 accept; >= 300 refuse
+        std::string phrase;              ///< for a refusal
+        std::chrono::seconds expires{0}; ///< granted (accept)
+        std::string min_expires;         ///< Min-Expires header for 423
+        std::string retry_after;         ///< Retry-After for 503
+        std::function<void()> after;     ///< runs once the response is sent (e.g. the first NOTIFY)
+    };
+    using SubscribeHandler = std::function<SubscribeDecision(WatcherId, const IncomingSubscribe&)>;
+    using WatcherEndHandler = std::function<void(WatcherId, const std::string& reason)>;
+    void set_subscribe_handler(SubscribeHandler handler) { on_subscribe_ = std::move(handler); }
+    /// Runs when a watcher's subscription ended on its side (Expires: 0, expiry, error);
+    /// the final NOTIFY the bridge gave through notify() has been sent.
+    /// The longest subscription nua grants on a refresh it answers itself.
+    void set_max_watcher_expires(std::chrono::seconds expires);
+    void set_watcher_end_handler(WatcherEndHandler handler) {
+        on_watcher_end_ = std::move(handler);
+    }
+    /// Sends a NOTIFY to a watcher; state terminated ends the subscription (reason e.g.
+    /// "rejected", "timeout"). Empty body: none. False when the watcher is gone.
+    bool notify(WatcherId watcher, SubState state, const std::string& reason,
+                const std::string& content_type, const std::string& body);
+
+    // --- Publisher (client-server model, P13) ---
+
+    /// Publishes (or updates) a presence document for aor through the hops; refreshed
+    /// with SIP-If-Match until unpublish. Returns the publication's id (0: failed to start).
+    SubscriptionId publish(const std::string& aor, const std::string& content_type,
+                           const std::string& body, std::chrono::seconds expires,
+                           std::vector<NextHop> hops);
+    /// Sends a new body for a publication.
+    void republish(SubscriptionId id, const std::string& content_type, const std::string& body);
+    /// Removes a publication (Expires: 0).
+    void unpublish(SubscriptionId id);
 
     /// How many MESSAGEs may wait: behind one recipient's message in flight, and in all.
     struct QueueLimits {
@@ -117,7 +221,12 @@ public:
 
     // Sofia's event callback enters here (public for the C trampoline only).
     void on_event(int event, int status, const char* phrase, nua_handle_s* nh, void* hmagic,
-                  const void* sip);
+                  const void* sip, const void* tags);
+
+    /// Subscriptions, watchers and publications held now (tests, metrics).
+    std::size_t subscriber_count() const { return subscribers_.size(); }
+    std::size_t watcher_count() const { return watchers_.size(); }
+    std::size_t publication_count() const { return publishers_.size(); }
 
 private:
     struct Pending {
@@ -127,8 +236,25 @@ private:
         SendCallback done;
         SendResult result;
     };
-    struct Attempt; // the handle magic of one transaction
+    struct Magic;      // what every handle's magic points to: its kind
+    struct Attempt;    // one MESSAGE transaction
+    struct Subscriber; // one subscription of ours
+    struct Watcher;    // one SIP watcher's subscription to us
+    struct Publisher;  // one publication of ours
 
+    bool start_subscriber(Subscriber& s);
+    void on_subscribe_response(Subscriber& s, int status, const char* phrase, const void* sip,
+                               const void* tags);
+    void on_notify(Subscriber& s, int status, const void* sip, const void* tags);
+    void end_subscriber(Subscriber& s, int status, const std::string& phrase,
+                        const std::string& reason, std::optional<std::chrono::seconds> retry);
+    void on_incoming_subscribe(nua_handle_s* nh, Watcher* watcher, int status, const void* sip,
+                               const void* tags);
+    void arm_watcher_expiry(Watcher& w, std::chrono::seconds granted);
+    void on_notify_response(Watcher& w, int status, const void* tags);
+    void forget_watcher(Watcher& w, const std::string& reason);
+    bool start_publisher(Publisher& p);
+    void on_publish_response(Publisher& p, int status, const char* phrase);
     void start_next(const std::string& recipient);
     void try_hop(const std::string& recipient);
     void finish(const std::string& recipient);
@@ -140,9 +266,16 @@ private:
     nua_s* nua_ = nullptr;
     bool shut_down_ = false;
     MessageHandler on_message_;
+    SubscribeHandler on_subscribe_;
+    std::chrono::seconds max_watcher_expires_{3600};
+    WatcherEndHandler on_watcher_end_;
     QueueLimits limits_;
     std::size_t total_queued_ = 0;
     std::map<std::string, std::deque<Pending>> queues_; ///< per recipient; front is in flight
+    std::uint64_t next_id_ = 1;
+    std::unordered_map<SubscriptionId, std::unique_ptr<Subscriber>> subscribers_;
+    std::unordered_map<WatcherId, std::unique_ptr<Watcher>> watchers_;
+    std::unordered_map<SubscriptionId, std::unique_ptr<Publisher>> publishers_;
 };
 
 } // namespace xsgw::sip

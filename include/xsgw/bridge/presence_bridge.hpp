@@ -1,0 +1,183 @@
+// Presence both ways (STANDARDS.md P1-P14; RFC 8048, RFC 3856, RFC 6665, RFC 3903).
+//
+// Two kinds of subscription, keyed by (XMPP user's bare JID, contact's bare JID):
+// - outbound: an XMPP user watches a SIP presentity; we SUBSCRIBE and turn
+//   NOTIFYs into <presence/> from the contact to the user (P1-P7);
+// - inbound: a SIP watcher watches an XMPP user; we are its notifier and turn
+//   the presence the XMPP server sends to the contact into NOTIFYs (P8, P9).
+// Presence goes only to the subscriber it is for (P12): each pair has its own
+// SIP dialog and its own view of the user's resources. State is in memory and
+// bounded per user and in total (P14). With presence.publish_to set, every XMPP
+// user whose presence reaches the gateway is also PUBLISHed there (P13).
+//
+// Decisions [ours]:
+// - A probe for a pair with fresh state (an active subscription that has had a
+//   NOTIFY) is answered from it; for a pair whose subscription has no state yet,
+//   by a fetch (SUBSCRIBE Expires: 0, P7). A probe for a pair with no
+//   subscription at all re-establishes the subscription: a server probes only
+//   contacts its user is subscribed to (RFC 6121 §4.3), so after a restart of
+//   the gateway the probes sent at the user's next login rebuild the state.
+// - An outbound subscription that fails for a reason that says nothing about
+//   authorisation (timeout, 5xx, DNS, Subscription-State deactivated / timeout
+//   / probation / giveup, 481) is re-established with a capped, jittered
+//   backoff; meanwhile the contact shows unavailable. 403, 404, 489, 603 and
+//   Subscription-State rejected / noresource end it with `unsubscribed`.
+// - A SIP fetch (SUBSCRIBE Expires: 0 out of a dialog) gets the presence the
+//   XMPP server last sent to that contact, or closed when none was: it never
+//   asks the XMPP user, and never shows more than the contact may see.
+// - A new SIP watcher of a pair whose other watcher is already active (the
+//   same contact from another device) is active at once.
+// - Presence sent to the bare gateway domain: subscribe is approved
+//   (subscribed), unsubscribe answered unsubscribed, probe answered with the
+//   gateway's own available presence.
+#pragma once
+
+#include "xsgw/address/address.hpp"
+#include "xsgw/core/config.hpp"
+#include "xsgw/core/event_loop.hpp"
+#include "xsgw/dns/resolver.hpp"
+#include "xsgw/sip/user_agent.hpp"
+#include "xsgw/translate/presence.hpp"
+#include "xsgw/xmpp/component_link.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace gloox {
+class Tag;
+}
+
+namespace xsgw::bridge {
+
+/// Counters of the presence bridge, for logs, tests and metrics.
+struct PresenceStats {
+    std::uint64_t xmpp_in = 0;        ///< presence stanzas taken from XMPP
+    std::uint64_t xmpp_out = 0;       ///< presence stanzas sent to XMPP
+    std::uint64_t notifies_in = 0;    ///< NOTIFYs received for our subscriptions
+    std::uint64_t notifies_out = 0;   ///< NOTIFYs sent to SIP watchers
+    std::uint64_t subscribes_out = 0; ///< new SUBSCRIBE dialogs started (incl. fetches)
+    std::uint64_t subscribes_in = 0;  ///< new SIP watchers accepted
+    std::uint64_t refused = 0;        ///< subscriptions refused (limits, bad input)
+    std::uint64_t publishes = 0;      ///< PUBLISHes started or updated
+    std::uint64_t pidf_errors = 0;    ///< NOTIFY bodies that could not be read
+};
+
+/// Owns every presence subscription of the gateway.
+class PresenceBridge {
+public:
+    PresenceBridge(core::EventLoop& loop, const core::Config& config, xmpp::ComponentLink& link,
+                   sip::UserAgent& agent, dns::Resolver& resolver);
+    PresenceBridge(const PresenceBridge&) = delete;
+    PresenceBridge& operator=(const PresenceBridge&) = delete;
+    PresenceBridge(PresenceBridge&&) = delete;
+    PresenceBridge& operator=(PresenceBridge&&) = delete;
+    ~PresenceBridge();
+
+    /// A <presence/> from XMPP addressed to a gateway contact or the gateway.
+    void from_xmpp(const gloox::Tag& stanza);
+
+    /// Ends everything on shutdown: unSUBSCRIBEs, terminating NOTIFYs, unavailable
+    /// to every XMPP watcher, unPUBLISHes.
+    void shutdown();
+
+    const PresenceStats& stats() const { return stats_; }
+    /// Outbound subscriptions (XMPP watchers) and inbound ones (SIP watchers) held now.
+    std::size_t outbound_count() const { return outbound_.size(); }
+    std::size_t inbound_count() const { return inbound_.size(); }
+
+private:
+    struct Key {
+        std::string user;    ///< the XMPP user's bare JID
+        std::string contact; ///< the gateway contact's bare JID
+        auto operator<=>(const Key&) const = default;
+    };
+    enum class Phase { resolving, subscribing, active, retry_wait };
+    struct Outbound {
+        Phase phase = Phase::resolving;
+        sip::SubscriptionId id = 0;
+        std::uint64_t generation = 0; ///< bumps on every restart: late callbacks are stale
+        bool told_subscribed = false; ///< `subscribed` sent to the user
+        bool have_state = false;      ///< a NOTIFY with state arrived
+        std::vector<translate::ResourcePresence> last; ///< what the user was last told
+        std::string presentity;                        ///< SIP URI of the contact (AOR)
+        std::string watcher;                           ///< SIP URI of the user
+        unsigned failures = 0; ///< restarts in a row without an active NOTIFY
+        std::unique_ptr<core::Timer> retry;
+    };
+    struct Inbound {
+        Key key;
+        std::string watcher;    ///< its SIP URI
+        std::string presentity; ///< the XMPP user's SIP URI (PIDF entity)
+        bool active = false;
+    };
+    struct Publication {
+        sip::SubscriptionId id = 0;
+        bool resolving = false;
+        std::map<std::string, translate::ResourcePresence> resources;
+    };
+
+    // XMPP side
+    void on_gateway_presence(const std::string& type, const address::Jid& from);
+    void xmpp_subscribe(const Key& key, const address::Jid& contact);
+    void xmpp_unsubscribe(const Key& key);
+    void xmpp_probe(const Key& key, const address::Jid& contact);
+    void xmpp_approve(const Key& key);
+    void xmpp_refuse(const Key& key);
+    void xmpp_presence(const Key& key, const translate::ResourcePresence& presence);
+    void send_presence(const Key& key, const translate::ResourcePresence& presence);
+    void send_type(const Key& key, const char* type);
+    void send_error(const gloox::Tag& stanza, const char* condition, const std::string& text);
+
+    // outbound subscriptions
+    void start_outbound(const Key& key, std::chrono::seconds expires);
+    void on_resolved(const Key& key, std::uint64_t generation, const dns::Resolution& resolution,
+                     std::chrono::seconds expires);
+    void on_notify(const Key& key, std::uint64_t generation, const sip::NotifyInfo& notify);
+    void on_outbound_end(const Key& key, std::uint64_t generation, const sip::SubscriptionEnd& end);
+    void tell(const Key& key, Outbound& out, std::vector<translate::ResourcePresence> now);
+    void schedule_retry(const Key& key, Outbound& out, std::chrono::seconds at_least);
+    void drop_outbound(const Key& key);
+    void fetch(const Key& key, const std::string& presentity, const std::string& watcher);
+
+    // inbound subscriptions
+    sip::UserAgent::SubscribeDecision on_sip_subscribe(sip::WatcherId id,
+                                                       const sip::IncomingSubscribe& request);
+    void on_watcher_end(sip::WatcherId id, const std::string& reason);
+    void notify_watcher(sip::WatcherId id, Inbound& in);
+    void end_watcher(sip::WatcherId id, const std::string& reason, bool closed);
+    std::string pidf_for(const Key& key, const std::string& presentity) const;
+
+    // publication (P13)
+    void publish(const std::string& user, const translate::ResourcePresence& presence);
+
+    // bounds (P14)
+    bool may_add(const std::string& user, std::string& why) const;
+    void count(const std::string& user, int delta);
+
+    core::EventLoop& loop_;
+    core::PresenceConfig config_;
+    address::AddressConfig addressing_;
+    std::string component_;
+    xmpp::ComponentLink& link_;
+    sip::UserAgent& agent_;
+    dns::Resolver& resolver_;
+    PresenceStats stats_;
+    std::shared_ptr<bool> alive_; ///< false once destroyed: late callbacks do nothing
+    std::uint64_t next_generation_ = 1;
+    std::map<Key, Outbound> outbound_;
+    std::unordered_map<sip::WatcherId, Inbound> inbound_;
+    std::map<Key, std::set<sip::WatcherId>> watchers_; ///< inbound ids by pair
+    /// What the XMPP server last sent each contact about each user resource (P12).
+    std::map<Key, std::map<std::string, translate::ResourcePresence>> seen_;
+    std::unordered_map<std::string, std::size_t> per_user_; ///< subscriptions per user
+    std::map<std::string, Publication> publications_;       ///< by user bare JID
+};
+
+} // namespace xsgw::bridge

@@ -1,0 +1,109 @@
+// What the SIP user agent's source files share: the handle magics and small helpers.
+// Private to src/sip.
+#pragma once
+
+#include "xsgw/sip/user_agent.hpp"
+
+#include <fmt/format.h>
+#include <memory>
+#include <sofia-sip/nua.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/su_alloc.h>
+#include <sofia-sip/url.h>
+#include <string>
+#include <vector>
+
+namespace xsgw::sip {
+
+struct UserAgent::Magic {
+    enum class Kind { message, subscriber, watcher, publisher };
+    explicit Magic(Kind k) : kind(k) {}
+    Kind kind;
+};
+
+struct UserAgent::Attempt : Magic {
+    Attempt(std::string r) : Magic(Kind::message), recipient(std::move(r)) {}
+    std::string recipient;
+    nua_handle_t* nh = nullptr;
+};
+
+struct UserAgent::Subscriber : Magic {
+    Subscriber() : Magic(Kind::subscriber) {}
+    SubscriptionId id = 0;
+    OutgoingSubscribe request;
+    std::vector<NextHop> hops;
+    std::size_t next_hop = 0;
+    SubscriberCallbacks callbacks;
+    nua_handle_t* nh = nullptr;
+    bool answered = false;                ///< a 2xx or a NOTIFY came: no more fail-over
+    bool ending = false;                  ///< unsubscribe sent: only its answer is awaited
+    bool notified = false;                ///< a NOTIFY came
+    std::unique_ptr<core::Timer> timer_n; ///< waits for the first NOTIFY
+};
+
+struct UserAgent::Watcher : Magic {
+    Watcher() : Magic(Kind::watcher) {}
+    WatcherId id = 0;
+    nua_handle_t* nh = nullptr;
+    bool accepted = false;               ///< the bridge took it: it hears the end
+    bool terminated = false;             ///< the final NOTIFY was sent
+    std::string last_reason;             ///< of the final NOTIFY
+    bool ending_by_peer = false;         ///< the watcher sent Expires: 0
+    std::unique_ptr<core::Timer> expiry; ///< ours, just ahead of nua's own
+};
+
+struct UserAgent::Publisher : Magic {
+    Publisher() : Magic(Kind::publisher) {}
+    SubscriptionId id = 0;
+    std::string aor;
+    std::string content_type;
+    std::string body;
+    std::chrono::seconds expires{3600};
+    std::vector<NextHop> hops;
+    std::size_t next_hop = 0;
+    nua_handle_t* nh = nullptr;
+    bool published = false; ///< a 2xx came: no more fail-over
+    bool ending = false;
+};
+
+namespace detail {
+
+/// A su_home for the strings of one event.
+class Home {
+public:
+    Home() { su_home_init(home_); }
+    ~Home() { su_home_deinit(home_); }
+    Home(const Home&) = delete;
+    Home& operator=(const Home&) = delete;
+    Home(Home&&) = delete;
+    Home& operator=(Home&&) = delete;
+    su_home_t* get() { return home_; }
+    std::string url(const url_t* url) {
+        if (url == nullptr) return {};
+        char* s = url_as_string(home_, url);
+        return s != nullptr ? std::string(s) : std::string();
+    }
+    std::string header(const void* h) {
+        if (h == nullptr) return {};
+        char* s = sip_header_as_string(home_, static_cast<const sip_header_t*>(h));
+        return s != nullptr ? std::string(s) : std::string();
+    }
+
+private:
+    su_home_t home_[1] = {};
+};
+
+inline std::string hop_url(const NextHop& hop) {
+    const bool v6 = hop.address.find(':') != std::string::npos;
+    return fmt::format("sip:{}{}{}:{};transport={}", v6 ? "[" : "", hop.address, v6 ? "]" : "",
+                       hop.port, hop.transport);
+}
+
+// D5: these outcomes say nothing about the recipient, only about this hop.
+inline bool try_next_hop(int status) {
+    return status == 503 || status == 408 || status >= 700;
+}
+
+} // namespace detail
+
+} // namespace xsgw::sip

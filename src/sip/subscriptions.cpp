@@ -1,0 +1,451 @@
+// The user agent's presence roles: subscriber (RFC 6665 §4.1), notifier (§4.2)
+// and publisher (RFC 3903), on nua's dialog usages.
+//
+// What nua does by itself here (found by experiment, see the commit message):
+// it answers every NOTIFY in a subscription with 200; it refreshes a
+// subscription ahead of its expiry (honouring Subscription-State expires=) and
+// retries 423 with Min-Expires and 503 with Retry-After; after
+// Subscription-State terminated;reason=deactivated or probation it subscribes
+// again on its own; a fetch (Expires: 0) without a NOTIFY ends after 32 s
+// with a local 408. As notifier it answers refreshes, sends the final NOTIFY
+// on expiry (with the last body), and refreshes a publication with
+// SIP-If-Match. It has no Timer N for a subscription's first NOTIFY.
+#include "handles.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <sofia-sip/nua_tag.h>
+#include <sofia-sip/sip_status.h>
+#include <spdlog/spdlog.h>
+
+namespace xsgw::sip {
+namespace {
+
+constexpr const char* event_presence = "presence";
+constexpr const char* accept_pidf = "application/pidf+xml";
+
+int substate_of(const void* tags) {
+    int substate = nua_substate_embryonic;
+    tl_gets(static_cast<const tagi_t*>(tags), NUTAG_SUBSTATE_REF(substate), TAG_END());
+    return substate;
+}
+
+std::optional<std::chrono::seconds> seconds_of(const char* text) {
+    if (text == nullptr || *text == '\0') return std::nullopt;
+    char* end = nullptr;
+    const unsigned long value = std::strtoul(text, &end, 10);
+    if (end == text) return std::nullopt;
+    return std::chrono::seconds(std::min<unsigned long>(value, 86400UL * 365));
+}
+
+std::string media_type(const sip_content_type_t* ct) {
+    if (ct == nullptr || ct->c_type == nullptr) return {};
+    std::string type = ct->c_type;
+    std::transform(type.begin(), type.end(), type.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return type;
+}
+
+} // namespace
+
+// ---------------------------------------------------------------------------
+// Subscriber
+
+SubscriptionId UserAgent::subscribe(const OutgoingSubscribe& request, std::vector<NextHop> hops,
+                                    SubscriberCallbacks callbacks) {
+    if (nua_ == nullptr || shut_down_) return 0;
+    auto s = std::make_unique<Subscriber>();
+    s->id = next_id_++;
+    s->request = request;
+    s->hops = std::move(hops);
+    s->callbacks = std::move(callbacks);
+    Subscriber& ref = *s;
+    subscribers_.emplace(s->id, std::move(s));
+    if (!start_subscriber(ref)) {
+        subscribers_.erase(ref.id);
+        return 0;
+    }
+    return ref.id;
+}
+
+bool UserAgent::start_subscriber(Subscriber& s) {
+    if (s.next_hop >= s.hops.size()) return false;
+    const NextHop& hop = s.hops[s.next_hop++];
+    const std::string proxy = detail::hop_url(hop);
+    const std::string to = "<" + s.request.request_uri + ">";
+    const std::string from = "<" + s.request.from + ">";
+    s.nh =
+        nua_handle(nua_, &s, SIPTAG_TO_STR(to.c_str()), SIPTAG_FROM_STR(from.c_str()), TAG_END());
+    if (s.nh == nullptr) return false;
+    nua_set_hparams(s.nh, NUTAG_PROXY(proxy.c_str()), TAG_END());
+    const std::string expires = std::to_string(s.request.expires.count());
+    spdlog::info("sip: SUBSCRIBE {} -> {} via {} ({}), expires {}", s.request.from,
+                 s.request.request_uri, proxy, hop.host, expires);
+    nua_subscribe(s.nh, NUTAG_URL(s.request.request_uri.c_str()), SIPTAG_EVENT_STR(event_presence),
+                  SIPTAG_ACCEPT_STR(accept_pidf), SIPTAG_EXPIRES_STR(expires.c_str()), TAG_END());
+    return true;
+}
+
+void UserAgent::unsubscribe(SubscriptionId id) {
+    auto it = subscribers_.find(id);
+    if (it == subscribers_.end()) return;
+    Subscriber& s = *it->second;
+    s.callbacks = {};
+    if (s.ending) return;
+    s.ending = true;
+    if (s.answered && s.nh != nullptr && !shut_down_) {
+        // P6: SUBSCRIBE Expires: 0 in the dialog; the handle goes with its answer.
+        spdlog::info("sip: unSUBSCRIBE {} -> {}", s.request.from, s.request.request_uri);
+        nua_unsubscribe(s.nh, SIPTAG_EVENT_STR(event_presence), SIPTAG_EXPIRES_STR("0"), TAG_END());
+        return;
+    }
+    if (s.nh != nullptr) nua_handle_destroy(s.nh);
+    subscribers_.erase(it);
+}
+
+void UserAgent::on_subscribe_response(Subscriber& s, int status, const char* phrase,
+                                      const void* raw, const void* tags) {
+    if (status < 200) return;
+    const auto* sip = static_cast<const sip_t*>(raw);
+    if (s.ending) {
+        nua_handle_destroy(s.nh);
+        subscribers_.erase(s.id);
+        return;
+    }
+    const std::string text = phrase != nullptr ? phrase : "";
+    if (status < 300) {
+        s.answered = true;
+        spdlog::debug("sip: SUBSCRIBE {} -> {}: {} {}", s.request.from, s.request.request_uri,
+                      status, text);
+        if (!s.notified && !s.timer_n) {
+            // P5: Timer N (64*T1): a 2xx without a NOTIFY is no subscription. nua has none.
+            s.timer_n = std::make_unique<core::Timer>(loop_);
+            const SubscriptionId id = s.id;
+            s.timer_n->start(std::chrono::seconds(32), [this, id] {
+                auto it = subscribers_.find(id);
+                if (it == subscribers_.end() || it->second->notified || it->second->ending) return;
+                spdlog::info("sip: SUBSCRIBE {} -> {}: no NOTIFY within Timer N",
+                             it->second->request.from, it->second->request.request_uri);
+                end_subscriber(*it->second, 408, "No NOTIFY (Timer N)", "", std::nullopt);
+            });
+        }
+        return;
+    }
+    spdlog::info("sip: SUBSCRIBE {} -> {}: {} {}{}", s.request.from, s.request.request_uri, status,
+                 text, s.answered ? " (refresh)" : "");
+    if (!s.answered && detail::try_next_hop(status) && s.next_hop < s.hops.size()) {
+        nua_handle_destroy(s.nh); // D5: this hop failed; a new dialog through the next
+        s.nh = nullptr;
+        if (start_subscriber(s)) return;
+    }
+    std::optional<std::chrono::seconds> retry;
+    if (sip != nullptr && sip->sip_retry_after != nullptr)
+        retry = std::chrono::seconds(sip->sip_retry_after->af_delta);
+    (void)tags;
+    end_subscriber(s, status, text, "", retry);
+}
+
+void UserAgent::on_notify(Subscriber& s, int status, const void* raw, const void* tags) {
+    const auto* sip = static_cast<const sip_t*>(raw);
+    if (s.ending) return;
+    if (status >= 300) {
+        // nua's own: a fetch that never got its NOTIFY (408).
+        end_subscriber(s, status, "No NOTIFY", "", std::nullopt);
+        return;
+    }
+    s.answered = true;
+    s.notified = true;
+    s.timer_n.reset();
+    NotifyInfo info;
+    const int substate = substate_of(tags);
+    const sip_subscription_state_t* ss = sip != nullptr ? sip->sip_subscription_state : nullptr;
+    std::string said = ss != nullptr && ss->ss_substate != nullptr ? ss->ss_substate : "";
+    std::transform(said.begin(), said.end(), said.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (said == "active") {
+        info.state = SubState::active;
+    } else if (said == "terminated") {
+        info.state = SubState::terminated;
+    } else {
+        info.state = SubState::pending;
+    }
+    if (ss != nullptr) {
+        if (ss->ss_reason != nullptr) info.reason = ss->ss_reason;
+        info.expires = seconds_of(ss->ss_expires);
+    }
+    if (sip != nullptr && sip->sip_payload != nullptr && sip->sip_payload->pl_data != nullptr) {
+        info.body.assign(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
+        info.content_type = media_type(sip->sip_content_type);
+    }
+    const bool over = substate == nua_substate_terminated;
+    if (info.state == SubState::terminated && !over) {
+        // deactivated / probation: nua subscribes again by itself; nothing ends.
+        spdlog::info("sip: NOTIFY {} -> {}: terminated;reason={}, nua subscribes again",
+                     s.request.request_uri, s.request.from, info.reason);
+        info.state = SubState::pending;
+        info.body.clear();
+    }
+    spdlog::debug("sip: NOTIFY {} -> {}: {} {} bytes", s.request.request_uri, s.request.from, said,
+                  info.body.size());
+    if (s.callbacks.on_notify) s.callbacks.on_notify(info);
+    // The callback may have unsubscribed.
+    auto it = subscribers_.find(s.id);
+    if (it == subscribers_.end() || it->second.get() != &s || s.ending) return;
+    if (over) {
+        std::optional<std::chrono::seconds> retry;
+        if (ss != nullptr) retry = seconds_of(ss->ss_retry_after);
+        end_subscriber(s, 0, "", info.reason, retry);
+    }
+}
+
+void UserAgent::end_subscriber(Subscriber& s, int status, const std::string& phrase,
+                               const std::string& reason,
+                               std::optional<std::chrono::seconds> retry) {
+    SubscriberCallbacks callbacks = std::move(s.callbacks);
+    const SubscriptionId id = s.id;
+    if (s.nh != nullptr) nua_handle_destroy(s.nh);
+    subscribers_.erase(id); // s is gone
+    if (callbacks.on_end) callbacks.on_end(SubscriptionEnd{status, phrase, reason, retry});
+}
+
+// ---------------------------------------------------------------------------
+// Notifier
+
+void UserAgent::set_max_watcher_expires(std::chrono::seconds expires) {
+    max_watcher_expires_ = expires;
+    if (nua_ != nullptr)
+        nua_set_params(nua_, NUTAG_SUB_EXPIRES(static_cast<unsigned>(expires.count())), TAG_END());
+}
+
+void UserAgent::on_incoming_subscribe(nua_handle_s* nh, Watcher* known, int status, const void* raw,
+                                      const void* tags) {
+    const auto* sip = static_cast<const sip_t*>(raw);
+    detail::Home home;
+    IncomingSubscribe in;
+    if (sip != nullptr) {
+        if (sip->sip_request != nullptr) in.request_uri = home.url(sip->sip_request->rq_url);
+        if (sip->sip_from != nullptr) in.from = home.url(sip->sip_from->a_url);
+        if (sip->sip_to != nullptr) in.to = home.url(sip->sip_to->a_url);
+        if (sip->sip_event != nullptr && sip->sip_event->o_type != nullptr)
+            in.event = sip->sip_event->o_type;
+        if (sip->sip_accept != nullptr) in.accept = home.header(sip->sip_accept);
+        if (sip->sip_expires != nullptr)
+            in.expires = std::chrono::seconds(sip->sip_expires->ex_delta);
+        if (sip->sip_call_id != nullptr && sip->sip_call_id->i_id != nullptr)
+            in.call_id = sip->sip_call_id->i_id;
+    }
+    in.refresh = known != nullptr;
+    if (known != nullptr && status >= 200) {
+        // nua answered this refresh (or Expires: 0) itself and re-sends the last NOTIFY (P9).
+        if (substate_of(tags) == nua_substate_terminated ||
+            (in.expires && in.expires->count() == 0)) {
+            spdlog::info("sip: watcher {} ended its subscription (Expires: 0)", known->id);
+            known->ending_by_peer = true;
+            return; // nua_r_notify of the final NOTIFY forgets it
+        }
+        const auto granted =
+            std::min(in.expires.value_or(max_watcher_expires_), max_watcher_expires_);
+        arm_watcher_expiry(*known, granted);
+        return;
+    }
+    Watcher* w = known;
+    std::unique_ptr<Watcher> fresh;
+    if (w == nullptr) {
+        fresh = std::make_unique<Watcher>();
+        fresh->id = next_id_++;
+        fresh->nh = nh;
+        w = fresh.get();
+    }
+    SubscribeDecision decision;
+    if (on_subscribe_) {
+        decision = on_subscribe_(w->id, in);
+    } else {
+        decision.status = 503;
+        decision.phrase = "Not ready";
+        decision.retry_after = "5";
+    }
+    const bool accept = decision.status >= 200 && decision.status < 300;
+    const std::string expires = std::to_string(decision.expires.count());
+    const char* phrase =
+        su_strdup(nua_handle_home(nh), decision.phrase.empty() ? sip_status_phrase(decision.status)
+                                                               : decision.phrase.c_str());
+    nua_respond(
+        nh, decision.status, phrase, NUTAG_WITH_THIS(nua_),
+        TAG_IF(accept, SIPTAG_EXPIRES_STR(expires.c_str())),
+        TAG_IF(!decision.min_expires.empty(), SIPTAG_MIN_EXPIRES_STR(decision.min_expires.c_str())),
+        TAG_IF(!decision.retry_after.empty(), SIPTAG_RETRY_AFTER_STR(decision.retry_after.c_str())),
+        TAG_END());
+    if (fresh) {
+        if (!accept) {
+            nua_handle_destroy(nh);
+            return;
+        }
+        fresh->accepted = true;
+        nua_handle_bind(nh, fresh.get());
+        watchers_.emplace(fresh->id, std::move(fresh));
+    }
+    if (accept && decision.expires.count() > 0) arm_watcher_expiry(*w, decision.expires);
+    if (decision.after) decision.after();
+}
+
+void UserAgent::arm_watcher_expiry(Watcher& w, std::chrono::seconds granted) {
+    // Ours, a moment ahead of nua's own: the final NOTIFY then carries a closed PIDF (P9).
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(granted);
+    const auto ahead = std::max(ms - std::chrono::milliseconds(1500), ms / 2);
+    if (!w.expiry) w.expiry = std::make_unique<core::Timer>(loop_);
+    const WatcherId id = w.id;
+    w.expiry->start(ahead, [this, id] {
+        auto it = watchers_.find(id);
+        if (it == watchers_.end() || it->second->terminated) return;
+        spdlog::info("sip: watcher subscription {} expired without a refresh", id);
+        it->second->accepted = false;
+        if (on_watcher_end_) on_watcher_end_(id, "timeout");
+        auto again = watchers_.find(id);
+        if (again != watchers_.end() && !again->second->terminated)
+            forget_watcher(*again->second, "timeout");
+    });
+}
+
+bool UserAgent::notify(WatcherId id, SubState state, const std::string& reason,
+                       const std::string& content_type, const std::string& body) {
+    auto it = watchers_.find(id);
+    if (it == watchers_.end() || it->second->terminated || shut_down_) return false;
+    Watcher& w = *it->second;
+    const int substate = state == SubState::active    ? nua_substate_active
+                         : state == SubState::pending ? nua_substate_pending
+                                                      : nua_substate_terminated;
+    std::string ss;
+    if (state == SubState::terminated) {
+        w.terminated = true;
+        w.accepted = false; // the bridge ended it: it needs no word back
+        w.last_reason = reason;
+        if (w.expiry) w.expiry->cancel();
+        ss = "terminated;reason=" + (reason.empty() ? std::string("noresource") : reason);
+    }
+    nua_notify(w.nh, NUTAG_SUBSTATE(substate), SIPTAG_EVENT_STR(event_presence),
+               TAG_IF(!ss.empty(), SIPTAG_SUBSCRIPTION_STATE_STR(ss.c_str())),
+               TAG_IF(!body.empty(), SIPTAG_CONTENT_TYPE_STR(content_type.c_str())),
+               TAG_IF(!body.empty(), SIPTAG_PAYLOAD_STR(body.c_str())), TAG_END());
+    return true;
+}
+
+void UserAgent::on_notify_response(Watcher& w, int status, const void* tags) {
+    if (status < 200) return;
+    if (status >= 300) {
+        spdlog::info("sip: NOTIFY to watcher {}: {}", w.id, status);
+    }
+    // The usage is gone: our final NOTIFY, nua's own on expiry or Expires: 0, or the watcher
+    // answered 481 / 408.
+    if (w.terminated || substate_of(tags) == nua_substate_terminated || status == 481 ||
+        status == 408)
+        forget_watcher(w, w.terminated ? w.last_reason : (status >= 300 ? "giveup" : "timeout"));
+}
+
+void UserAgent::forget_watcher(Watcher& w, const std::string& reason) {
+    const WatcherId id = w.id;
+    const bool tell = w.accepted;
+    w.accepted = false;
+    if (w.nh != nullptr) nua_handle_destroy(w.nh);
+    watchers_.erase(id); // w is gone
+    if (tell && on_watcher_end_) on_watcher_end_(id, reason);
+}
+
+// ---------------------------------------------------------------------------
+// Publisher
+
+SubscriptionId UserAgent::publish(const std::string& aor, const std::string& content_type,
+                                  const std::string& body, std::chrono::seconds expires,
+                                  std::vector<NextHop> hops) {
+    if (nua_ == nullptr || shut_down_) return 0;
+    auto p = std::make_unique<Publisher>();
+    p->id = next_id_++;
+    p->aor = aor;
+    p->content_type = content_type;
+    p->body = body;
+    p->expires = expires;
+    p->hops = std::move(hops);
+    Publisher& ref = *p;
+    publishers_.emplace(p->id, std::move(p));
+    if (!start_publisher(ref)) {
+        publishers_.erase(ref.id);
+        return 0;
+    }
+    return ref.id;
+}
+
+bool UserAgent::start_publisher(Publisher& p) {
+    if (p.next_hop >= p.hops.size()) return false;
+    const NextHop& hop = p.hops[p.next_hop++];
+    const std::string proxy = detail::hop_url(hop);
+    const std::string aor = "<" + p.aor + ">";
+    p.nh =
+        nua_handle(nua_, &p, SIPTAG_TO_STR(aor.c_str()), SIPTAG_FROM_STR(aor.c_str()), TAG_END());
+    if (p.nh == nullptr) return false;
+    nua_set_hparams(p.nh, NUTAG_PROXY(proxy.c_str()), TAG_END());
+    const std::string expires = std::to_string(p.expires.count());
+    spdlog::info("sip: PUBLISH {} via {} ({}), expires {}", p.aor, proxy, hop.host, expires);
+    nua_publish(p.nh, NUTAG_URL(p.aor.c_str()), SIPTAG_EVENT_STR(event_presence),
+                SIPTAG_CONTENT_TYPE_STR(p.content_type.c_str()), SIPTAG_PAYLOAD_STR(p.body.c_str()),
+                SIPTAG_EXPIRES_STR(expires.c_str()), TAG_END());
+    return true;
+}
+
+void UserAgent::republish(SubscriptionId id, const std::string& content_type,
+                          const std::string& body) {
+    auto it = publishers_.find(id);
+    if (it == publishers_.end() || it->second->ending) return;
+    Publisher& p = *it->second;
+    p.content_type = content_type;
+    p.body = body;
+    const std::string expires = std::to_string(p.expires.count());
+    nua_publish(p.nh, SIPTAG_EVENT_STR(event_presence),
+                SIPTAG_CONTENT_TYPE_STR(p.content_type.c_str()), SIPTAG_PAYLOAD_STR(p.body.c_str()),
+                SIPTAG_EXPIRES_STR(expires.c_str()), TAG_END());
+}
+
+void UserAgent::unpublish(SubscriptionId id) {
+    auto it = publishers_.find(id);
+    if (it == publishers_.end() || it->second->ending) return;
+    Publisher& p = *it->second;
+    p.ending = true;
+    if (!p.published || shut_down_) {
+        nua_handle_destroy(p.nh);
+        publishers_.erase(it);
+        return;
+    }
+    spdlog::info("sip: unPUBLISH {}", p.aor);
+    nua_unpublish(p.nh, SIPTAG_EVENT_STR(event_presence), TAG_END());
+}
+
+void UserAgent::on_publish_response(Publisher& p, int status, const char* phrase) {
+    if (status < 200) return;
+    const std::string text = phrase != nullptr ? phrase : "";
+    if (p.ending) {
+        nua_handle_destroy(p.nh);
+        publishers_.erase(p.id);
+        return;
+    }
+    if (status < 300) {
+        p.published = true;
+        spdlog::debug("sip: PUBLISH {}: {} {}", p.aor, status, text);
+        return;
+    }
+    spdlog::warn("sip: PUBLISH {}: {} {}", p.aor, status, text);
+    if (!p.published && detail::try_next_hop(status) && p.next_hop < p.hops.size()) {
+        nua_handle_destroy(p.nh);
+        p.nh = nullptr;
+        if (start_publisher(p)) return;
+    }
+    if (status == 412 && p.published) {
+        // The server lost our entity tag: publish afresh, once.
+        p.published = false;
+        nua_handle_destroy(p.nh);
+        p.nh = nullptr;
+        p.next_hop = 0;
+        if (start_publisher(p)) return;
+    }
+    // Kept: the next update tries again through the same handle.
+}
+
+} // namespace xsgw::sip
