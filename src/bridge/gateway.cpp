@@ -55,6 +55,10 @@ Gateway::Gateway(core::EventLoop& loop, const core::Config& config)
       relay_(config_, link_, agent_, resolver_),
       presence_(loop, config_, link_, agent_, resolver_) {
     link_.set_stanza_handler([this](const gloox::Tag& stanza) { on_stanza(stanza); });
+    link_.set_state_handler([this](bool up, const std::string& reason) {
+        if (up) presence_.on_link_up();
+        if (on_link_state_) on_link_state_(up, reason);
+    });
     // The ad-hoc command shows exactly the figures /metrics serves.
     services_.set_stats_provider([this] {
         std::vector<std::pair<std::string, std::string>> fields;

@@ -4,10 +4,17 @@
 #include "xsgw/bridge/stanza_presence.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <fmt/format.h>
+#include <fstream>
 #include <gloox/tag.h>
 #include <random>
 #include <spdlog/spdlog.h>
+#include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace xsgw::bridge {
 namespace {
@@ -69,6 +76,16 @@ PresenceBridge::PresenceBridge(core::EventLoop& loop, const core::Config& config
     agent_.set_watcher_end_handler(
         [this](sip::WatcherId id, const std::string& reason) { on_watcher_end(id, reason); });
     agent_.set_max_watcher_expires(config_.max_expires);
+    state_path_ = config_.state_file;
+    if (state_path_.empty()) {
+        const char* dir = std::getenv("STATE_DIRECTORY"); // systemd's StateDirectory=
+        if (dir != nullptr && *dir == '/') {
+            std::string first(dir);
+            first = first.substr(0, first.find(':'));
+            state_path_ = first + "/presence.state";
+        }
+    }
+    if (!state_path_.empty()) load_state();
 }
 
 PresenceBridge::~PresenceBridge() {
@@ -141,7 +158,16 @@ void PresenceBridge::on_gateway_presence(const std::string& type, const address:
 
 void PresenceBridge::send_presence(const Key& key, const translate::ResourcePresence& presence) {
     std::string from = key.contact;
-    if (!presence.resource.empty()) from += "/" + presence.resource;
+    if (!presence.resource.empty()) {
+        // A tuple id from the SIP side becomes a resource only when it makes a valid JID.
+        const std::string full = from + "/" + presence.resource;
+        if (address::parse_jid(full)) {
+            from = full;
+        } else {
+            spdlog::debug("bridge: tuple '{}' of {} is no valid resource: sent from the bare JID",
+                          presence.resource, key.contact);
+        }
+    }
     ++stats_.xmpp_out;
     if (!link_.send(stanza_from_presence(presence, from, key.user)))
         spdlog::info("bridge: presence from {} to {} lost: XMPP link down", from, key.user);
@@ -300,7 +326,10 @@ void PresenceBridge::start_outbound(const Key& key, std::chrono::seconds expires
     presentity->gr.clear();
     auto [it, inserted] = outbound_.try_emplace(key);
     Outbound& out = it->second;
-    if (inserted) count(key.user, +1);
+    if (inserted) {
+        count(key.user, +1);
+        save_state_soon();
+    }
     out.presentity = address::to_string(*presentity);
     out.watcher = address::to_string(*watcher);
     out.phase = Phase::resolving;
@@ -457,6 +486,7 @@ void PresenceBridge::drop_outbound(const Key& key) {
     if (it->second.id != 0) agent_.unsubscribe(it->second.id);
     outbound_.erase(it);
     count(key.user, -1);
+    save_state_soon();
 }
 
 void PresenceBridge::fetch(const Key& key, const std::string& presentity,
@@ -749,7 +779,90 @@ void PresenceBridge::count(const std::string& user, int delta) {
     if (n == 0) per_user_.erase(user);
 }
 
+// ---------------------------------------------------------------------------
+// The state file
+
+void PresenceBridge::on_link_up() {
+    if (restored_) return;
+    restored_ = true;
+    std::size_t started = 0;
+    for (const Key& key : restore_) {
+        if (outbound_.count(key) != 0) continue;
+        std::string why;
+        if (!may_add(key.user, why)) {
+            spdlog::warn("bridge: subscription of {} to {} not restored: {}", key.user, key.contact,
+                         why);
+            continue;
+        }
+        start_outbound(key, config_.subscribe_expires);
+        ++started;
+    }
+    if (!restore_.empty())
+        spdlog::info("bridge: restored {} subscriptions of XMPP users from {}", started,
+                     state_path_);
+    restore_.clear();
+}
+
+void PresenceBridge::load_state() {
+    std::ifstream in(state_path_);
+    if (!in) {
+        if (errno != ENOENT)
+            spdlog::warn("bridge: cannot read {}: {}", state_path_, std::strerror(errno));
+        return;
+    }
+    std::string line;
+    std::size_t bad = 0;
+    while (std::getline(in, line) && restore_.size() < config_.max_total) {
+        std::istringstream fields(line);
+        std::string user, contact, extra;
+        fields >> user >> contact >> extra;
+        auto u = address::parse_jid(user);
+        auto c = address::parse_jid(contact);
+        if (!u || !c || !extra.empty() || c->domain != component_) {
+            ++bad;
+            continue;
+        }
+        restore_.push_back({address::bare_string(*u), address::bare_string(*c)});
+    }
+    spdlog::info("bridge: {} subscriptions to restore from {}{}", restore_.size(), state_path_,
+                 bad != 0 ? fmt::format(" ({} unreadable lines skipped)", bad) : "");
+}
+
+void PresenceBridge::save_state_soon() {
+    if (state_path_.empty() || !restored_) return; // nothing kept, or not yet read back
+    if (!save_timer_) save_timer_ = std::make_unique<core::Timer>(loop_);
+    if (save_timer_->armed()) return;
+    save_timer_->start(std::chrono::seconds(1), [this] { save_state(); });
+}
+
+void PresenceBridge::save_state() {
+    // Small and local: written whole, then renamed over the old one (never half a file).
+    const std::string tmp = state_path_ + ".new";
+    {
+        const mode_t old = ::umask(077);
+        std::ofstream out(tmp, std::ios::trunc);
+        ::umask(old);
+        for (const auto& [key, out_sub] : outbound_)
+            out << key.user << ' ' << key.contact << '\n';
+        out.flush();
+        if (!out) {
+            spdlog::warn("bridge: cannot write {}: {}", tmp, std::strerror(errno));
+            return;
+        }
+    }
+    if (::rename(tmp.c_str(), state_path_.c_str()) != 0) {
+        spdlog::warn("bridge: cannot replace {}: {}", state_path_, std::strerror(errno));
+        return;
+    }
+    spdlog::debug("bridge: {} subscriptions written to {}", outbound_.size(), state_path_);
+}
+
 void PresenceBridge::shutdown() {
+    if (!state_path_.empty() && restored_) {
+        if (save_timer_) save_timer_->cancel();
+        save_state(); // what the next start makes again
+    }
+    restored_ = false; // nothing below is a change to keep
     spdlog::info("bridge: ending {} outbound and {} inbound subscriptions, {} publications",
                  outbound_.size(), inbound_.size(), publications_.size());
     for (auto& [key, out] : outbound_) {

@@ -49,7 +49,7 @@ constexpr std::array<TableSchema, 6> schema{{
     {"metrics", {"listen"}},
     {"presence",
      {"subscribe_expires", "min_expires", "max_expires", "max_per_user", "max_total", "publish_to",
-      "publish_expires"}},
+      "publish_expires", "state_file"}},
 }};
 
 // A problem found while validating; the file name is added once, at the end.
@@ -882,6 +882,17 @@ Check Validator::presence() {
                          fmt::format("bad URL {}: {}", in_quotes(*publish_to), *problem));
         }
         p.publish_to = std::move(*publish_to);
+    }
+    std::optional<std::string> state_file;
+    if (auto problem = get("presence", "state_file", state_file)) {
+        return problem;
+    }
+    if (state_file && !state_file->empty()) {
+        if (state_file->front() != '/') {
+            return issue("presence.state_file",
+                         fmt::format("{} is not an absolute path", in_quotes(*state_file)));
+        }
+        p.state_file = std::move(*state_file);
     }
     return std::nullopt;
 }

@@ -46,7 +46,7 @@ public:
     void start();
     /// Hears the component link go up (after the handshake) and down, with a reason.
     void set_link_state_handler(xmpp::ComponentLink::StateHandler handler) {
-        link_.set_state_handler(std::move(handler));
+        on_link_state_ = std::move(handler);
     }
     /// Closes the link for good (shutdown).
     void stop();
@@ -64,6 +64,7 @@ private:
     void reply(gloox::Tag* stanza, const gloox::Tag& request);
 
     core::Config config_;
+    xmpp::ComponentLink::StateHandler on_link_state_;
     xmpp::ComponentLink link_;
     dns::Resolver resolver_;
     sip::UserAgent agent_;

@@ -27,6 +27,11 @@
 //   asks the XMPP user, and never shows more than the contact may see.
 // - A new SIP watcher of a pair whose other watcher is already active (the
 //   same contact from another device) is active at once.
+// - Which XMPP users watch which SIP contacts is kept in presence.state_file
+//   (one "user contact" line per pair, rewritten a second after a change), and
+//   re-subscribed once the link is up after a restart. SIP watchers are not
+//   kept: their dialogs die with the process; their next refresh gets 481 and
+//   they subscribe anew (RFC 6665 §4.1.2.2).
 // - Presence sent to the bare gateway domain: subscribe is approved
 //   (subscribed), unsubscribe answered unsubscribed, probe answered with the
 //   gateway's own available presence.
@@ -82,6 +87,10 @@ public:
 
     /// A <presence/> from XMPP addressed to a gateway contact or the gateway.
     void from_xmpp(const gloox::Tag& stanza);
+
+    /// The XMPP link came up: the first time, the subscriptions kept in the state file
+    /// are made again.
+    void on_link_up();
 
     /// Ends everything on shutdown: unSUBSCRIBEs, terminating NOTIFYs, unavailable
     /// to every XMPP watcher, unPUBLISHes.
@@ -157,6 +166,11 @@ private:
     // publication (P13)
     void publish(const std::string& user, const translate::ResourcePresence& presence);
 
+    // the state file (restarts)
+    void load_state();
+    void save_state_soon();
+    void save_state();
+
     // bounds (P14)
     bool may_add(const std::string& user, std::string& why) const;
     void count(const std::string& user, int delta);
@@ -178,6 +192,10 @@ private:
     std::map<Key, std::map<std::string, translate::ResourcePresence>> seen_;
     std::unordered_map<std::string, std::size_t> per_user_; ///< subscriptions per user
     std::map<std::string, Publication> publications_;       ///< by user bare JID
+    std::string state_path_;                                ///< empty: nothing kept across restarts
+    std::vector<Key> restore_; ///< read from the state file, made on link up
+    bool restored_ = false;
+    std::unique_ptr<core::Timer> save_timer_; ///< a second after a change
 };
 
 } // namespace xsgw::bridge

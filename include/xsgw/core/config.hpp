@@ -84,6 +84,9 @@ struct PresenceConfig {
     std::string publish_to;
     /// Expires of those PUBLISHes, 1..86400 s.
     std::chrono::seconds publish_expires{3600};
+    /// File keeping which XMPP users watch which SIP contacts across restarts; empty:
+    /// $STATE_DIRECTORY/presence.state under systemd, else none.
+    std::string state_file;
 };
 
 /// A complete, validated configuration: every field holds a usable value.

@@ -325,6 +325,8 @@ const std::vector<BadCase> bad_cases = {
      "presence.publish_to", "scheme"},
     {"presence: publish_to wildcard", minimal + "[presence]\npublish_to = \"sip:*\"\n",
      "presence.publish_to", "wildcard"},
+    {"presence: state_file relative", minimal + "[presence]\nstate_file = \"presence.state\"\n",
+     "presence.state_file", "not an absolute path"},
     {"presence: unknown key", minimal + "[presence]\nexpires = 60\n", "presence.expires",
      "unknown key"},
 };
@@ -358,6 +360,7 @@ max_per_user = 50
 max_total = 5000
 publish_to = "sip:presence.example.org:5070;transport=tcp"
 publish_expires = 900
+state_file = "/var/lib/xsgw/presence.state"
 )";
 
 std::string read_text(const std::string& file) {
@@ -447,6 +450,7 @@ TEST_CASE("config: every key set to a non-default value") {
     CHECK(config.presence.max_total == 5000);
     CHECK(config.presence.publish_to == "sip:presence.example.org:5070;transport=tcp");
     CHECK(config.presence.publish_expires == std::chrono::seconds{900});
+    CHECK(config.presence.state_file == "/var/lib/xsgw/presence.state");
     CHECK(config.warnings.empty());
 }
 
