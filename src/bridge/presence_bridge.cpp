@@ -265,12 +265,24 @@ void PresenceBridge::xmpp_approve(const Key& key) {
                       key.contact);
         return;
     }
+    bool newly = false;
     for (sip::WatcherId id : found->second) {
         Inbound& in = inbound_.at(id);
         if (in.active) continue;
         in.active = true;
+        newly = true;
         spdlog::info("bridge: {} approved {}: NOTIFY active", key.user, in.watcher);
         notify_watcher(id, in);
+    }
+    if (newly) {
+        // The user's current presence, which its server sends a contact that probes it
+        // (RFC 6121 §4.3); each resource's answer then becomes a NOTIFY.
+        auto* probe = new gloox::Tag("presence");
+        probe->addAttribute("from", key.contact);
+        probe->addAttribute("to", key.user);
+        probe->addAttribute("type", "probe");
+        ++stats_.xmpp_out;
+        link_.send(probe);
     }
 }
 
@@ -286,22 +298,21 @@ void PresenceBridge::xmpp_refuse(const Key& key) {
 }
 
 void PresenceBridge::xmpp_presence(const Key& key, const translate::ResourcePresence& presence) {
-    auto& resources = seen_[key];
-    if (presence.available) {
-        resources[presence.resource] = presence;
-    } else if (presence.resource.empty()) {
-        resources.clear(); // unavailable from the bare JID: every resource is gone
-    } else {
-        resources.erase(presence.resource);
-    }
     auto found = watchers_.find(key);
     if (found != watchers_.end()) {
+        // Kept only for pairs with SIP watchers: nobody else can ask for it (bounded by P14).
+        auto& resources = seen_[key];
+        if (presence.available) {
+            resources[presence.resource] = presence;
+        } else if (presence.resource.empty()) {
+            resources.clear(); // unavailable from the bare JID: every resource is gone
+        } else {
+            resources.erase(presence.resource);
+        }
         for (sip::WatcherId id : found->second) {
             Inbound& in = inbound_.at(id);
             if (in.active) notify_watcher(id, in);
         }
-    } else if (resources.empty()) {
-        seen_.erase(key); // nobody watches this pair: keep nothing
     }
     if (!config_.publish_to.empty()) publish(key.user, presence);
 }
@@ -692,6 +703,15 @@ void PresenceBridge::on_watcher_end(sip::WatcherId id, const std::string& reason
 // Publication (P13)
 
 void PresenceBridge::publish(const std::string& user, const translate::ResourcePresence& presence) {
+    if (publications_.find(user) == publications_.end()) {
+        if (!presence.available) return; // nothing published, nothing to take back
+        if (publications_.size() >= config_.max_total) {
+            spdlog::warn("bridge: presence of {} not published: {} publications held "
+                         "(presence.max_total)",
+                         user, publications_.size());
+            return;
+        }
+    }
     Publication& p = publications_[user];
     if (presence.available) {
         p.resources[presence.resource] = presence;
