@@ -1,12 +1,12 @@
 #include "xsgw/translate/message.hpp"
 
+#include "xml_reader.hpp"
+
 #include <algorithm>
 #include <array>
 #include <climits>
 #include <cstdint>
-#include <expat.h>
 #include <fmt/format.h>
-#include <memory>
 
 namespace xsgw::translate {
 namespace {
@@ -214,110 +214,37 @@ struct XmlElement {
     std::vector<XmlElement> children;
 };
 
-struct ParserDeleter {
-    void operator()(XML_ParserStruct* parser) const { XML_ParserFree(parser); }
-};
-using ParserPtr = std::unique_ptr<XML_ParserStruct, ParserDeleter>;
-
-// Separates namespace URI and local name in the names expat reports; a
-// space can appear in neither.
-constexpr char ns_separator = ' ';
-
-class XmlTreeBuilder {
+class XmlTreeBuilder final : public XmlReader {
 public:
     XmlTreeBuilder(std::size_t max_depth, std::size_t max_elements)
-        : max_depth_(max_depth), max_elements_(max_elements) {}
+        : XmlReader(XmlReaderOptions{
+              .max_depth = max_depth, .encoding = nullptr, .syntax_error_prefix = ""}),
+          max_elements_(max_elements) {}
     XmlTreeBuilder(const XmlTreeBuilder&) = delete;
     XmlTreeBuilder& operator=(const XmlTreeBuilder&) = delete;
     XmlTreeBuilder(XmlTreeBuilder&&) = delete;
     XmlTreeBuilder& operator=(XmlTreeBuilder&&) = delete;
-    ~XmlTreeBuilder() = default;
+    ~XmlTreeBuilder() override = default;
 
     // The document's root element, or empty with error() saying why.
     std::optional<XmlElement> parse(std::string_view text) {
-        if (text.size() > static_cast<std::size_t>(INT_MAX)) {
-            error_ = "document too large";
-            return std::nullopt;
-        }
-        ParserPtr parser(XML_ParserCreateNS(nullptr, ns_separator));
-        if (!parser) {
-            error_ = "out of memory";
-            return std::nullopt;
-        }
-        parser_ = parser.get();
-        XML_SetUserData(parser_, this);
-        XML_SetElementHandler(parser_, &XmlTreeBuilder::on_start, &XmlTreeBuilder::on_end);
-        XML_SetCharacterDataHandler(parser_, &XmlTreeBuilder::on_text);
-        XML_SetStartDoctypeDeclHandler(parser_, &XmlTreeBuilder::on_doctype);
-        XML_SetEntityDeclHandler(parser_, &XmlTreeBuilder::on_entity);
-        const auto status =
-            XML_Parse(parser_, text.data(), static_cast<int>(text.size()), XML_TRUE);
-        if (status != XML_STATUS_OK || !error_.empty()) {
-            if (error_.empty()) {
-                error_ = fmt::format("{} at line {}", XML_ErrorString(XML_GetErrorCode(parser_)),
-                                     XML_GetCurrentLineNumber(parser_));
-            }
-            return std::nullopt;
-        }
-        if (!root_) {
-            error_ = "no root element";
+        if (!parse_document(text)) {
             return std::nullopt;
         }
         return std::move(root_);
     }
 
-    const std::string& error() const { return error_; }
+    using XmlReader::error;
 
 private:
-    static void on_start(void* self, const XML_Char* name, const XML_Char** attributes) {
-        static_cast<XmlTreeBuilder*>(self)->start(name, attributes);
-    }
-    static void on_end(void* self, const XML_Char* /*name*/) {
-        static_cast<XmlTreeBuilder*>(self)->end();
-    }
-    static void on_text(void* self, const XML_Char* text, int length) {
-        static_cast<XmlTreeBuilder*>(self)->characters(text, length);
-    }
-    static void on_doctype(void* self, const XML_Char*, const XML_Char*, const XML_Char*, int) {
-        static_cast<XmlTreeBuilder*>(self)->fail("DOCTYPE not allowed");
-    }
-    static void on_entity(void* self, const XML_Char*, int, const XML_Char*, int, const XML_Char*,
-                          const XML_Char*, const XML_Char*, const XML_Char*) {
-        static_cast<XmlTreeBuilder*>(self)->fail("entity declarations not allowed");
-    }
-
-    void fail(std::string_view why) {
-        if (error_.empty()) {
-            error_ = std::string(why);
-        }
-        XML_StopParser(parser_, XML_FALSE);
-    }
-
-    static XmlElement make_element(std::string_view expat_name) {
-        XmlElement element;
-        const auto split = expat_name.find(ns_separator);
-        if (split == npos) {
-            element.name = std::string(expat_name);
-        } else {
-            element.ns = std::string(expat_name.substr(0, split));
-            element.name = std::string(expat_name.substr(split + 1));
-        }
-        return element;
-    }
-
-    void start(const XML_Char* name, const XML_Char** attributes) {
-        if (!error_.empty()) {
-            return;
-        }
-        if (stack_.size() >= max_depth_) {
-            fail("nesting too deep");
-            return;
-        }
+    void start_element(XmlName name, const XML_Char** attributes) override {
         if (++elements_ > max_elements_) {
             fail("too many elements");
             return;
         }
-        XmlElement element = make_element(name);
+        XmlElement element;
+        element.ns = std::string(name.ns);
+        element.name = std::string(name.local);
         for (std::size_t i = 0; attributes[i] != nullptr && attributes[i + 1] != nullptr; i += 2) {
             element.attributes.emplace_back(attributes[i], attributes[i + 1]);
         }
@@ -333,25 +260,22 @@ private:
         }
     }
 
-    void end() {
+    void end_element() override {
         if (!stack_.empty()) {
             stack_.pop_back();
         }
     }
 
-    void characters(const XML_Char* text, int length) {
-        if (!stack_.empty() && length > 0) {
-            stack_.back()->text.append(text, static_cast<std::size_t>(length));
+    void characters(std::string_view text) override {
+        if (!stack_.empty()) {
+            stack_.back()->text.append(text);
         }
     }
 
-    std::size_t max_depth_;
     std::size_t max_elements_;
     std::size_t elements_ = 0;
-    XML_Parser parser_ = nullptr;
     std::optional<XmlElement> root_;
     std::vector<XmlElement*> stack_;
-    std::string error_;
 };
 
 // ---------------------------------------------------------------------------

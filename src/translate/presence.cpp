@@ -1,14 +1,13 @@
 #include "xsgw/translate/presence.hpp"
 
+#include "xml_reader.hpp"
 #include "xsgw/translate/message.hpp"
 
 #include <algorithm>
 #include <climits>
 #include <cstdint>
-#include <expat.h>
 #include <fmt/format.h>
 #include <iterator>
-#include <memory>
 #include <unordered_set>
 
 namespace xsgw::translate {
@@ -241,91 +240,28 @@ struct Frame {
     bool activities_of_person = false;
 };
 
-struct ParserDeleter {
-    void operator()(XML_ParserStruct* parser) const { XML_ParserFree(parser); }
-};
-using ParserPtr = std::unique_ptr<XML_ParserStruct, ParserDeleter>;
-
-// Separates namespace URI and local name in the names expat reports; expat
-// refuses a namespace URI that contains it.
-constexpr char ns_separator = ' ';
-
-struct Name {
-    std::string_view ns;
-    std::string_view local;
-};
-
-Name split_name(std::string_view expat_name) {
-    const auto split = expat_name.find(ns_separator);
-    if (split == std::string_view::npos) {
-        return {{}, expat_name};
-    }
-    return {expat_name.substr(0, split), expat_name.substr(split + 1)};
-}
-
-class PidfReader {
+class PidfReader final : public XmlReader {
 public:
-    PidfReader() = default;
+    PidfReader()
+        : XmlReader(XmlReaderOptions{.max_depth = max_depth,
+                                     .encoding = "UTF-8",
+                                     .syntax_error_prefix = "not well-formed: "}) {}
     PidfReader(const PidfReader&) = delete;
     PidfReader& operator=(const PidfReader&) = delete;
     PidfReader(PidfReader&&) = delete;
     PidfReader& operator=(PidfReader&&) = delete;
-    ~PidfReader() = default;
+    ~PidfReader() override = default;
 
     Expected<std::vector<ResourcePresence>, PidfError> read(std::string_view body) {
-        ParserPtr parser(XML_ParserCreateNS("UTF-8", ns_separator));
-        if (!parser) {
-            return PidfError{"out of memory"};
-        }
-        parser_ = parser.get();
-        XML_SetUserData(parser_, this);
-        XML_SetElementHandler(parser_, &PidfReader::on_start, &PidfReader::on_end);
-        XML_SetCharacterDataHandler(parser_, &PidfReader::on_text);
-        XML_SetStartDoctypeDeclHandler(parser_, &PidfReader::on_doctype);
-        XML_SetEntityDeclHandler(parser_, &PidfReader::on_entity);
-        const auto status =
-            XML_Parse(parser_, body.data(), static_cast<int>(body.size()), XML_TRUE);
-        if (status != XML_STATUS_OK || !error_.empty()) {
-            if (error_.empty()) {
-                error_ = fmt::format("not well-formed: {} at line {}",
-                                     XML_ErrorString(XML_GetErrorCode(parser_)),
-                                     XML_GetCurrentLineNumber(parser_));
-            }
-            return PidfError{error_};
-        }
-        if (!root_seen_) {
-            return PidfError{"no root element"};
+        if (!parse_document(body)) {
+            return PidfError{error()};
         }
         return resolve();
     }
 
 private:
-    static void on_start(void* self, const XML_Char* name, const XML_Char** attributes) {
-        static_cast<PidfReader*>(self)->start(name, attributes);
-    }
-    static void on_end(void* self, const XML_Char* /*name*/) {
-        static_cast<PidfReader*>(self)->end();
-    }
-    static void on_text(void* self, const XML_Char* text, int length) {
-        static_cast<PidfReader*>(self)->characters(text, length);
-    }
-    static void on_doctype(void* self, const XML_Char*, const XML_Char*, const XML_Char*, int) {
-        static_cast<PidfReader*>(self)->fail("DOCTYPE not allowed");
-    }
-    static void on_entity(void* self, const XML_Char*, int, const XML_Char*, int, const XML_Char*,
-                          const XML_Char*, const XML_Char*, const XML_Char*) {
-        static_cast<PidfReader*>(self)->fail("entity declarations not allowed");
-    }
-
-    void fail(std::string_view why) {
-        if (error_.empty()) {
-            error_ = std::string(why);
-        }
-        XML_StopParser(parser_, XML_FALSE);
-    }
-
     // Children of a tuple and of its status that both places may hold.
-    static Role tuple_extension_role(Name name) {
+    static Role tuple_extension_role(XmlName name) {
         if ((name.ns == jabber_client_ns || name.ns == jabber_server_ns) && name.local == "show") {
             return Role::show;
         }
@@ -335,7 +271,7 @@ private:
         return Role::ignored;
     }
 
-    static Role role_for(Role parent, Name name) {
+    static Role role_for(Role parent, XmlName name) {
         const bool pidf = name.ns == pidf_ns;
         switch (parent) {
         case Role::presence:
@@ -380,15 +316,7 @@ private:
         }
     }
 
-    void start(const XML_Char* expat_name, const XML_Char** attributes) {
-        if (!error_.empty()) {
-            return;
-        }
-        if (stack_.size() >= max_depth) {
-            fail("nesting too deep");
-            return;
-        }
-        const Name name = split_name(expat_name);
+    void start_element(XmlName name, const XML_Char** attributes) override {
         Frame frame;
         frame.lang = stack_.empty() ? 0 : stack_.back().lang;
         std::string_view id;
@@ -396,7 +324,7 @@ private:
         std::string_view priority;
         bool has_priority = false;
         for (std::size_t i = 0; attributes[i] != nullptr && attributes[i + 1] != nullptr; i += 2) {
-            const Name attribute = split_name(attributes[i]);
+            const XmlName attribute = split_xml_name(attributes[i]);
             if (attribute.ns == xml_ns && attribute.local == "lang") {
                 if (!frame.declares_lang) {
                     // Languages live on their own stack, so that an element
@@ -471,8 +399,8 @@ private:
         stack_.push_back(frame);
     }
 
-    void end() {
-        if (!error_.empty() || stack_.empty()) {
+    void end_element() override {
+        if (stack_.empty()) {
             return;
         }
         const Frame frame = stack_.back();
@@ -513,9 +441,9 @@ private:
         }
     }
 
-    void characters(const XML_Char* text, int length) {
-        if (error_.empty() && !stack_.empty() && collects_text(stack_.back().role) && length > 0) {
-            text_.append(text, static_cast<std::size_t>(length));
+    void characters(std::string_view text) override {
+        if (!stack_.empty() && collects_text(stack_.back().role)) {
+            text_.append(text);
         }
     }
 
@@ -550,8 +478,6 @@ private:
         return out;
     }
 
-    XML_Parser parser_ = nullptr;
-    std::string error_;
     bool root_seen_ = false;
     std::vector<Frame> stack_;
     std::vector<std::string> langs_{std::string()}; // [0]: no language
