@@ -173,6 +173,26 @@ class SipTrace:
     def received(self, start=0, method='MESSAGE'):
         return [m for m in self.messages()[start:] if m.direction == 'received' and m.method == method]
 
+    async def expect_msg(self, pred, within, start=0, what='a matching message', abort=None):
+        """Wait until a message of the trace (from index start on; requests and responses, received
+        and sent) satisfies pred; return (index, message). abort: as for expect."""
+        deadline = time.monotonic() + within
+        self.log('sip: expect %s in %s within %.1fs' % (what, os.path.basename(self.path), within))
+        while True:
+            msgs = self.messages()
+            for i, m in enumerate(msgs[start:], start):
+                if pred(m):
+                    self.log('sip: seen %s' % m.summary())
+                    return i, m
+            why = abort() if abort else None
+            if why:
+                raise SipError('%s expected in %s, but %s' % (what, self.path, why))
+            if time.monotonic() >= deadline:
+                seen = [m.summary() for m in msgs[start:]]
+                raise SipError('%s expected in %s within %.1fs; saw %d: %s'
+                               % (what, self.path, within, len(seen), '; '.join(seen[-3:]) or 'none'))
+            await asyncio.sleep(POLL)
+
     async def expect(self, pred, within, start=0, what='a matching MESSAGE', method='MESSAGE', abort=None):
         """Wait until a received request (from index start on) satisfies pred; return it.
         abort: a callable polled meanwhile; a non-empty string from it ends the wait at once with
@@ -259,9 +279,10 @@ class Sipp:
     """A long-running sipp UAS (answers every MESSAGE with `status` `phrase`, 200 OK unless told, and
     traces it) in its own process group."""
 
-    def __init__(self, name, ip, port, transport, workdir, log, status=200, phrase='OK'):
+    def __init__(self, name, ip, port, transport, workdir, log, status=200, phrase='OK', scenario_file=None):
         self.name, self.ip, self.port, self.transport, self.log = name, ip, port, transport, log
         self.status, self.phrase = status, phrase
+        self.scenario_file = scenario_file     # another UAS scenario of sipp/, taken as is
         self.trace = SipTrace(os.path.join(workdir, name + '.msg'), log)
         self.out_path = os.path.join(workdir, name + '.out')
         self.logs = os.path.join(workdir, name + '.log')
@@ -272,6 +293,8 @@ class Sipp:
     def scenario(self):
         """uas_message.xml, or for another status than 200 a copy answering that (sipp takes a response
         code only as a literal number)."""
+        if self.scenario_file:
+            return os.path.join(SIPP_DIR, self.scenario_file)
         sf = os.path.join(SIPP_DIR, 'uas_message.xml')
         if (self.status, self.phrase) == (200, 'OK'):
             return sf
@@ -287,8 +310,8 @@ class Sipp:
     async def start(self, within=5.0):
         if not os.access('/usr/bin/sipp', os.X_OK):
             raise SipError('sipp is not installed (Debian package sip-tester)')
-        self.log('sipp %s: UAS on %s:%d/%s answering %d %s' % (self.name, self.ip, self.port, self.transport,
-                                                                self.status, self.phrase))
+        self.log('sipp %s: UAS on %s:%d/%s %s' % (self.name, self.ip, self.port, self.transport,
+                                                   self.scenario_file or 'answering %d %s' % (self.status, self.phrase)))
         out = open(self.out_path, 'wb')
         self.proc = await asyncio.create_subprocess_exec(
             'sipp', '-sf', self.scenario(), '-i', self.ip, '-p', str(self.port),
@@ -344,6 +367,140 @@ class SipResult:
         return self.final.status if self.final else None
 
 
+ANSI = re.compile(r'\x1b\[[0-9;]*m')
+
+
+class Baresip:
+    """baresip (test/e2e/peers/baresip.sh) as a SIP user registered at Kamailio: it PUBLISHes its own
+    presence there and watches the contacts it was started with (SUBSCRIBE through Kamailio). Commands
+    go over its ctrl_tcp socket; what it prints (without colour codes) is in its run.log."""
+
+    def __init__(self, name, user, sip_port, ctrl_port, watched, peers_dir, log):
+        self.name, self.user, self.sip_port, self.ctrl_port = name, user, sip_port, ctrl_port
+        self.watched, self.peers_dir, self.log = list(watched), peers_dir, log
+        self.run_log = BaresipLog(os.path.join(peers_dir, 'baresip', name, 'run.log'), log)
+        self.started = False
+
+    async def start(self):
+        await run_script('baresip.sh', 'start', self.peers_dir, self.log, 20, self.name, self.user,
+                         str(self.sip_port), str(self.ctrl_port), *self.watched)
+        self.started = True
+
+    async def stop(self):
+        if self.started:
+            self.started = False
+            await run_script('baresip.sh', 'stop', self.peers_dir, self.log, 15, self.name)
+
+    async def command(self, command, params='', within=3.0):
+        """Send one ctrl_tcp command (netstring-framed JSON); return its response (a dict), which must
+        say ok."""
+        import json
+        token = 'e2e-%d' % time.monotonic_ns()
+        msg = json.dumps({'command': command, 'params': params, 'token': token}).encode()
+        self.log('baresip %s: command %s %s' % (self.name, command, params))
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection('127.0.0.1', self.ctrl_port), within)
+        except (OSError, asyncio.TimeoutError) as e:
+            raise SipError('baresip %s: ctrl_tcp 127.0.0.1:%d: %s' % (self.name, self.ctrl_port, e)) from None
+        try:
+            writer.write(str(len(msg)).encode() + b':' + msg + b',')
+            await writer.drain()
+            buf = b''
+            deadline = time.monotonic() + within
+            while True:
+                while b':' in buf:
+                    n, rest = buf.split(b':', 1)
+                    if not n.isdigit() or len(rest) < int(n) + 1:
+                        break
+                    body, buf = rest[:int(n)], rest[int(n) + 1:]
+                    answer = json.loads(body)
+                    if answer.get('response') and answer.get('token') == token:
+                        self.log('baresip %s: %s -> %s' % (self.name, command, answer))
+                        if not answer.get('ok'):
+                            raise SipError('baresip %s: command %s failed: %s' % (self.name, command, answer))
+                        return answer
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SipError('baresip %s: no answer to %s within %.0fs' % (self.name, command, within))
+                try:
+                    data = await asyncio.wait_for(reader.read(65536), left)
+                except asyncio.TimeoutError:
+                    continue
+                if not data:
+                    raise SipError('baresip %s: ctrl_tcp closed before answering %s' % (self.name, command))
+                buf += data
+        finally:
+            writer.close()
+
+
+    async def contact_status(self, aor):
+        """What baresip shows for the contact aor (its `contacts` command): Unknown, Online, Offline or
+        Busy (baresip 1.0 has no other; it takes <rpid:away/> for Offline, <rpid:busy/> for Busy)."""
+        answer = await self.command('contacts')
+        for line in ANSI.sub('', answer.get('data', '')).splitlines():
+            if '<sip:%s>' % aor in line:
+                return line.replace('>', ' ', 1).split()[0] if line.startswith('>') else line.split()[0]
+        raise SipError('baresip %s does not list <sip:%s>: %r' % (self.name, aor, answer.get('data')))
+
+    async def expect_contact_status(self, aor, status, within):
+        """Wait until baresip shows `status` for the contact aor (asking every 50 ms); return the
+        statuses seen on the way."""
+        deadline = time.monotonic() + within
+        seen = []
+        while True:
+            now = await self.contact_status(aor)
+            if not seen or seen[-1] != now:
+                seen.append(now)
+            if now == status:
+                return seen
+            if time.monotonic() >= deadline:
+                raise SipError('baresip %s shows <sip:%s> as %s, expected %s within %.0fs (seen: %s; log %s)'
+                               % (self.name, aor, now, status, within, ' -> '.join(seen), self.run_log.path))
+            await asyncio.sleep(POLL)
+
+
+class BaresipLog(LogFile):
+    """baresip's run.log without its ANSI colour codes."""
+
+    def lines(self):
+        return [ANSI.sub('', line) for line in super().lines()]
+
+
+class UacRun:
+    """A sipp UAC running in the background (SipPeers.uac_start)."""
+
+    def __init__(self, name, proc, trace, out_path, within, log):
+        self.name, self.proc, self.trace, self.out_path, self.within, self.log = name, proc, trace, out_path, within, log
+
+    @property
+    def running(self):
+        return self.proc.returncode is None
+
+    def rc(self):
+        return self.proc.returncode
+
+    async def wait(self, within=None):
+        """Wait for sipp to end (its own -timeout bounds it; 5 s more here), return SipResult."""
+        try:
+            rc = await asyncio.wait_for(self.proc.wait(), (within or self.within) + 5)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            await self.kill()
+            raise
+        r = SipResult(rc, self.trace.messages(), self.trace.path, self.out_path)
+        self.log('sipp %s: exit %d, final %s' % (self.name, rc, r.final.start if r.final else 'none'))
+        return r
+
+    async def kill(self):
+        if self.proc.returncode is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            await self.proc.wait()
+            self.log('sipp %s: killed' % self.name)
+
+
 class SipPeers:
     """dnsmasq + Kamailio + the sipp UASes for one run.py invocation."""
 
@@ -358,6 +515,8 @@ class SipPeers:
         self.dns_log = LogFile(os.path.join(peers_dir, 'dns', 'dnsmasq.log'), log)
         self._uac_n = 0
         self.start_time = None
+        self.uacs = []             # every UacRun, killed at stop if still running
+        self.baresips = []         # Baresip instances started on first use
 
     async def start(self, gateway_stub=False):
         """Start everything and register bob. gateway_stub: also run a sipp UAS on 127.0.0.1:5080
@@ -391,6 +550,28 @@ class SipPeers:
         await self.register(user, '%s:%d' % (ip, port))
         return u
 
+    async def uas(self, name, ip, port, scenario_file):
+        """A further sipp UAS on ip:port (UDP) running sipp/scenario_file, not registered; started on
+        first use, stopped with the others. Returns the Sipp."""
+        for u in self.uases:
+            if u.name == name:
+                return u
+        u = Sipp(name, ip, port, 'u1', self.dir, self.log, scenario_file=scenario_file)
+        self.uases.append(u)
+        await u.start()
+        return u
+
+    async def baresip(self, name, user, sip_port, ctrl_port, watched=()):
+        """baresip NAME as user@simple.test (127.0.0.1:sip_port, ctrl_tcp on ctrl_port), watching the
+        AORs in `watched`; started (and registered) on first use, stopped with the others."""
+        for b in self.baresips:
+            if b.name == name:
+                return b
+        b = Baresip(name, user, sip_port, ctrl_port, watched, self.peers_dir, self.log)
+        self.baresips.append(b)
+        await b.start()
+        return b
+
     async def register(self, user, contact, expires=3600):
         r = await self.uac('uac_register.xml', '%s:%d' % KAMAILIO, (200,), name='register-' + user,
                            user=user, domain=SIP_DOMAIN, contact=contact, expires=str(expires))
@@ -411,10 +592,24 @@ class SipPeers:
             except (FileNotFoundError, ProcessLookupError):
                 pass
             os.unlink(pid_path)
+        for d in glob.glob(os.path.join(self.peers_dir, 'baresip', '*', '')):
+            name = os.path.basename(os.path.dirname(d))
+            if re.match(r'^[\w-]+$', name):
+                await run_script('baresip.sh', 'stop', self.peers_dir, self.log, 15, name)
         for script in ('kamailio.sh', 'dns.sh'):
             await run_script(script, 'stop', self.peers_dir, self.log, 15)
 
     async def stop(self):
+        for run in self.uacs:
+            try:
+                await run.kill()
+            except Exception as e:    # keep going
+                self.log('sipp %s: kill failed: %r' % (run.name, e))
+        for b in self.baresips:
+            try:
+                await b.stop()
+            except SipError as e:
+                self.log(str(e))
         for u in self.uases:
             try:
                 await u.stop()
@@ -427,38 +622,56 @@ class SipPeers:
                 self.log(str(e))
         self.started = []
 
-    async def uac(self, scenario, target, expect, name=None, transport='u1', within=5.0, **variables):
-        """Run one sipp UAC scenario against target ("ip:port") with -set variables; its copy expects
-        one of the final statuses in `expect`. Returns SipResult (never raises on a status mismatch:
-        the caller checks r.status)."""
+    def _uac_args(self, scenario, target, expect, name, transport, within, local_ip, replace, variables, extra=()):
+        """The scenario copy (final statuses rewritten to `expect` unless None; each key of `replace`
+        put in place of its token) and sipp's command line."""
         self._uac_n += 1
         name = '%02d-%s' % (self._uac_n, name or scenario.rsplit('.', 1)[0])
         sf = os.path.join(self.dir, name + '.xml')
         with open(os.path.join(SIPP_DIR, scenario)) as f:
             text = f.read()
-        text = expect_statuses(text, expect)
+        if expect is not None:
+            text = expect_statuses(text, expect)
+        for token, value in (replace or {}).items():
+            if token not in text:
+                raise SipError('no %s to replace in %s' % (token, scenario))
+            text = text.replace(token, value)
         with open(sf, 'w') as f:
             f.write(text)
         trace = os.path.join(self.dir, name + '.msg')
         out_path = os.path.join(self.dir, name + '.out')
-        args = ['sipp', '-sf', sf, '-i', '127.0.0.1', '-t', transport, '-m', '1', '-nostdin',
-                '-timeout', '%ds' % int(within), '-timeout_error', '-trace_msg', '-message_file', trace]
+        args = ['sipp', '-sf', sf, '-i', local_ip, '-t', transport, '-m', '1', '-nostdin',
+                '-timeout', '%ds' % int(within), '-timeout_error', '-trace_msg', '-message_file', trace, *extra]
         for k, v in variables.items():
             args += ['-set', k, v]
         args.append(target)
         self.log('sipp %s: %s' % (name, ' '.join(repr(a) if ' ' in a or '\n' in a else a for a in args)))
-        with open(out_path, 'wb') as out:
+        return name, args, trace, out_path
+
+    async def uac(self, scenario, target, expect, name=None, transport='u1', within=5.0, local_ip='127.0.0.1',
+                  replace=None, **variables):
+        """Run one sipp UAC scenario against target ("ip:port") with -set variables; its copy expects
+        one of the final statuses in `expect`. Returns SipResult (never raises on a status mismatch:
+        the caller checks r.status)."""
+        run = await self.uac_start(scenario, target, expect, name, transport, within, local_ip, replace, **variables)
+        return await run.wait()
+
+    async def uac_start(self, scenario, target, expect=None, name=None, transport='u1', within=20.0,
+                        local_ip='127.0.0.1', replace=None, extra=(), **variables):
+        """Start one sipp UAC scenario in the background (bounded by sipp's -timeout `within`) and
+        return its UacRun at once: the scenario reads its trace while it runs, then awaits wait().
+        extra: more sipp options (e.g. -aa)."""
+        name, args, trace, out_path = self._uac_args(scenario, target, expect, name, transport, within,
+                                                     local_ip, replace, variables, extra)
+        out = open(out_path, 'wb')
+        try:
             proc = await asyncio.create_subprocess_exec(*args, stdin=asyncio.subprocess.DEVNULL, stdout=out,
                                                         stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-            try:
-                rc = await asyncio.wait_for(proc.wait(), within + 5)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
-                os.killpg(proc.pid, signal.SIGKILL)
-                await proc.wait()
-                raise
-        r = SipResult(rc, SipTrace(trace, self.log).messages(), trace, out_path)
-        self.log('sipp %s: exit %d, final %s' % (name, rc, r.final.start if r.final else 'none'))
-        return r
+        finally:
+            out.close()
+        run = UacRun(name, proc, SipTrace(trace, self.log), out_path, within, self.log)
+        self.uacs.append(run)
+        return run
 
     async def message(self, target, ruri, from_uri, to_uri, ctype, body, expect=(202,), transport='u1', **kw):
         """Send one MESSAGE with sipp (uac_message.xml); body is str (sent as UTF-8) or bytes."""

@@ -3,7 +3,9 @@
 *.test zone, Kamailio registers bob and relays MESSAGEs to him (UDP and, for a large one, TCP),
 answers 404 for an unknown user, and finds the gateway's domain sip.test through NAPTR/SRV, here
 reaching a sipp stub that listens where xsgw would (127.0.0.1:5080). The failover.test target
-that is alive (a sipp UAS) answers too.
+that is alive (a sipp UAS) answers too. For the presence scenarios: refuse.test resolves, Kamailio's
+presence server keeps PUBLISHes for simple.test and for sip.test (xsgw's publish_to), and baresip
+registers and answers on its ctrl_tcp socket.
 
 usage: /usr/bin/python3 test/e2e/sip_peers.py --workdir DIR
 Prints PASS/FAIL per check and 'N passed, N failed'; exit status 0 only if all passed. Everything it
@@ -87,6 +89,25 @@ async def checks(peers, log):
         check(True, 'kamailio: found 127.0.0.1:5080 for sip.test through the test DNS')
     except SipError as e:
         check(False, 'kamailio: found 127.0.0.1:5080 for sip.test through the test DNS', str(e))
+
+    out = dig('+short', '-t', 'SRV', '_sip._udp.refuse.test')
+    check('5060 uas.refuse.test' in out, 'dns: SRV _sip._udp.refuse.test -> uas.refuse.test:5060', out)
+
+    # presence: Kamailio keeps publications for simple.test and, for xsgw's publish_to, for sip.test
+    body = ('<?xml version="1.0" encoding="UTF-8"?><presence xmlns="urn:ietf:params:xml:ns:pidf" '
+            'entity="%s"><tuple id="t1"><status><basic>open</basic></status></tuple></presence>')
+    for aor in ('sip:carol@simple.test', 'sip:alice*xmpp.test@sip.test'):
+        kmark = peers.kamailio_log.mark()
+        r = await peers.uac('uac_publish.xml', kam, (200,), aor=aor, expires='60', body=body % aor)
+        check(r.status == 200 and r.final.header('sip-etag') and not peers.kamailio_log.grep(r'SEND PUBLISH', kmark),
+              'kamailio: PUBLISH %s kept by its presence server (200 with SIP-ETag, not relayed)' % aor,
+              'status %s (%s)' % (r.status, r.trace_path))
+    try:
+        b = await peers.baresip('carol', 'carol', 5092, 4444)
+        answer = await b.command('contacts')
+        check(answer.get('ok'), 'baresip: registered as carol@simple.test, answers on ctrl_tcp')
+    except SipError as e:
+        check(False, 'baresip: registered as carol@simple.test, answers on ctrl_tcp', str(e))
 
     mark = peers.failover.trace.mark()
     r = await peers.message('127.0.0.4:5060', 'sip:bob@failover.test', 'sip:carol@simple.test', 'sip:bob@failover.test',

@@ -1,6 +1,7 @@
 # Shared helpers for the XMPP server recipes (source me; bash only).
 # Every server: XMPP domain xmpp.test, component sip.test (secret sipsecret) on port 5347,
-# c2s on 5222, users alice/alicepw and bob/bobpw. State and logs live under $PEERS/<server>.
+# c2s on 5222, users alice, bob, erin and frank (password: the name and "pw", e.g. alicepw).
+# State and logs live under $PEERS/<server>.
 set -u
 PEERS=${PEERS:-${TMPDIR:-/tmp}/xsgw-peers}
 XMPP_DOMAIN=${XMPP_DOMAIN:-xmpp.test}

@@ -10,6 +10,7 @@
 #   sip.test       NAPTR D2U (order 10), D2T (order 20) -> _sip._udp/_sip._tcp -> gw.sip.test:5080 = 127.0.0.1 (xsgw)
 #   failover.test  NAPTR D2U -> _sip._udp: priority 10 dead.failover.test:5060 = 127.0.0.3 (nothing listens),
 #                                          priority 20 live.failover.test:5060 = 127.0.0.4 (a sipp UAS)
+#   refuse.test    NAPTR D2U -> _sip._udp -> uas.refuse.test:5060 = 127.0.0.6 (a sipp UAS refusing SUBSCRIBEs)
 #   srvonly.test   SRV only (_sip._udp -> pbx.simple.test:5060);  aonly.test  A only (127.0.0.2)
 #   nowhere.test   nothing: NXDOMAIN
 # shellcheck source=common.sh
@@ -50,6 +51,9 @@ srv-host=_sip._udp.failover.test,live.failover.test,5060,20,10
 host-record=dead.failover.test,127.0.0.3
 host-record=live.failover.test,127.0.0.4
 srv-host=_sip._udp.srvonly.test,pbx.simple.test,5060,0,10
+naptr-record=refuse.test,10,10,"S","SIP+D2U","",_sip._udp.refuse.test
+srv-host=_sip._udp.refuse.test,uas.refuse.test,5060,0,10
+host-record=uas.refuse.test,127.0.0.6
 host-record=aonly.test,127.0.0.2
 X
   # port 53 only: glibc's resolv.conf has no port option

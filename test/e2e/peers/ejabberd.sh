@@ -84,7 +84,7 @@ X
   start_bg "$D/ejabberd.bg" "$D/stdout.log" "${EJ[@]}" foreground   # group: ejabberdctl, su, sh; beam.smp has its own session
   { wait_tcp "$IP" "$C2S_PORT" 30 && wait_tcp "$IP" "$COMP_PORT" 30; } \
     || { "$0" stop; die "ejabberd did not come up (see $D/stdout.log, $D/logs/ejabberd.log)"; }
-  { "${EJ[@]}" register alice "$DOM" alicepw && "${EJ[@]}" register bob "$DOM" bobpw; } > "$D/register.log" 2>&1 \
+  ( for u in alice bob erin frank; do "${EJ[@]}" register "$u" "$DOM" "${u}pw" || exit 1; done ) > "$D/register.log" 2>&1 \
     || { "$0" stop; die "ejabberdctl register failed (see $D/register.log)"; }
   echo "ejabberd ready on $IP (c2s $C2S_PORT, component $COMP_PORT) in $(since "$t0")s; logs in $D"
   ;;

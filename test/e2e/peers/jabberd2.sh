@@ -99,7 +99,7 @@ X
 X
   # schema from the package docs, users pre-created with plaintext passwords
   zcat "$SCHEMA" | sqlite3 "$D/data/sqlite.db" >/dev/null || die "cannot create $D/data/sqlite.db"
-  sqlite3 "$D/data/sqlite.db" "INSERT INTO authreg(username,realm,password) VALUES('alice','$DOM','alicepw'),('bob','$DOM','bobpw');" \
+  sqlite3 "$D/data/sqlite.db" "INSERT INTO authreg(username,realm,password) VALUES('alice','$DOM','alicepw'),('bob','$DOM','bobpw'),('erin','$DOM','erinpw'),('frank','$DOM','frankpw');" \
     || die "cannot create users in $D/data/sqlite.db"
   t0=$(now_ms)
   start_bg "$D/run/router.bg" "$D/log/router.log" jabberd2-router -c "$D/router.xml"

@@ -5,14 +5,23 @@
 # /etc/resolv.conf is bind-mounted from $PEERS/dns/resolv.conf (dns.sh start writes it): every lookup goes to
 # the test dnsmasq and never leaves loopback. KAM_STATIC_GW=1 instead routes sip.test to 127.0.0.1:5080
 # without DNS (a fallback for machines where unshare/mount is not allowed).
-# usage: kamailio.sh start|stop|ul     env: PEERS, KAM_IP (127.0.0.2), SIP_DOMAIN (simple.test), KAM_STATIC_GW
+# Presence: PUBLISH and SUBSCRIBE for simple.test are served here (presence server, every watcher
+# allowed); so is a PUBLISH for the gateway's domain GW_DOMAIN (sip.test: xsgw's [presence] publish_to,
+# P13), and a SUBSCRIBE for GW_DOMAIN that comes from WATCH_HERE_IP (127.0.0.5: one test watcher bound
+# there); every other request for GW_DOMAIN is relayed to the gateway.
+# usage: kamailio.sh start|stop|ul     env: PEERS, KAM_IP (127.0.0.2), SIP_DOMAIN (simple.test), KAM_STATIC_GW,
+#   GW_DOMAIN (sip.test), WATCH_HERE_IP (127.0.0.5)
 #   ul: prints the location table (who is registered)
 # Log: $PEERS/kamailio/kamailio.log, one line per request received (REQ, with source and transport),
-#   request sent (SEND, with destination and transport), reply received (REPLY) and failure (FAIL).
+#   request sent (SEND, with destination and transport), reply received (REPLY) and failure (FAIL);
+#   for SUBSCRIBE, PUBLISH and NOTIFY also HDR (Event, Accept, Expires, SIP-If-Match, Subscription-State,
+#   Content-Type; [<null>] when absent), and LOCAL for each NOTIFY the presence server sends itself, with
+#   its body (which goes on over the following lines).
 # An earlier run's dir is kept as kamailio.N.
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
 D=$PEERS/kamailio; IP=${KAM_IP:-127.0.0.2}; DOM=${SIP_DOMAIN:-simple.test}
+GW_DOM=${GW_DOMAIN:-sip.test}; WATCH_HERE=${WATCH_HERE_IP:-127.0.0.5}
 CTL=unix:$D/run/kamailio_ctl
 case "${1:-}" in
 start)
@@ -78,6 +87,8 @@ request_route {
     xlog("L_INFO", "REQ \$rm \$ru from \$fu (src \$si:\$sp/\$proto) ci=\$ci len=\$ml\n");
     if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
     if (!sanity_check("17895", "7")) { xlog("L_INFO", "INSANE \$rm \$ru ci=\$ci\n"); exit; }
+    if (is_method("SUBSCRIBE|PUBLISH|NOTIFY"))
+        xlog("L_INFO", "HDR \$rm \$ru (src \$si:\$sp) ci=\$ci event=[\$hdr(Event)] accept=[\$hdr(Accept)] expires=[\$hdr(Expires)] if-match=[\$hdr(SIP-If-Match)] state=[\$hdr(Subscription-State)] ctype=[\$hdr(Content-Type)]\n");
     if (has_totag()) {
         if (loose_route()) { route(RELAY); exit; }
         if (is_method("SUBSCRIBE") && uri == myself) { route(PRESENCE); exit; }
@@ -93,6 +104,11 @@ request_route {
         exit;
     }
     if (is_method("PUBLISH|SUBSCRIBE") && uri == myself) { route(PRESENCE); exit; }
+    # P13: the gateway PUBLISHes its XMPP users (sip:USER*DOMAIN@sip.test) here; they are kept by this
+    # presence server. A SUBSCRIBE for sip.test from WATCH_HERE_IP (one test watcher, bound there) is
+    # served here from those publications; every other SUBSCRIBE for sip.test goes on to the gateway.
+    if (is_method("PUBLISH") && \$rd == "$GW_DOM") { route(PRESENCE); exit; }
+    if (is_method("SUBSCRIBE") && \$rd == "$GW_DOM" && \$si == "$WATCH_HERE") { route(PRESENCE); exit; }
     if (is_method("INVITE|SUBSCRIBE")) record_route();
     if (uri == myself) {
         if (!lookup("location")) { xlog("L_INFO", "NOUSER \$ru ci=\$ci\n"); sl_send_reply("404", "Not Found"); exit; }
@@ -110,6 +126,8 @@ route[RELAY] {
 }
 onreply_route[REPLY] { xlog("L_INFO", "REPLY \$rs \$rr for \$rm ci=\$ci (src \$si:\$sp/\$proto)\n"); }
 failure_route[FAIL] { xlog("L_INFO", "FAIL \$T_reply_code for \$rm \$ru ci=\$ci\n"); }
+# requests the presence server makes itself (NOTIFYs to its watchers)
+event_route[tm:local-request] { xlog("L_INFO", "LOCAL \$rm \$ru ci=\$ci state=[\$hdr(Subscription-State)] len=\$ml body=[\$rb]\n"); }
 onsend_route { xlog("L_INFO", "SEND \$rm \$ru to \$sndto(ip):\$sndto(port)/\$sndto(sproto) ci=\$ci len=\$ml\n"); }
 route[PRESENCE] {
     if (!t_newtran()) { sl_reply_error(); exit; }

@@ -43,7 +43,7 @@ VirtualHost "$DOM"
 
 Include "conf.d/*.cfg.lua"              -- the component, its port and address: only from the snippet
 X
-  { prosodyctl --config "$CFG" register alice "$DOM" alicepw && prosodyctl --config "$CFG" register bob "$DOM" bobpw; } \
+  ( for u in alice bob erin frank; do prosodyctl --config "$CFG" register "$u" "$DOM" "${u}pw" || exit 1; done ) \
     > "$D/register.log" 2>&1 || die "prosodyctl register failed (see $D/register.log)"
   t0=$(now_ms)
   start_bg "$D/prosody.bg" "$D/stdout.log" prosody --config "$CFG"
