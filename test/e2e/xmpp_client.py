@@ -77,6 +77,13 @@ class Client(slixmpp.ClientXMPP):
         self.messages = []     # every <message/> received, in order (ET elements)
         self._message_arrived = asyncio.Condition()
         self.register_handler(Callback('e2e-message', StanzaPath('message'), self._on_message))
+        self.presences = []    # every <presence/> received, in order (ET elements)
+        self._presence_arrived = asyncio.Condition()
+        self.register_handler(Callback('e2e-presence', StanzaPath('presence'), self._on_presence))
+        # Subscription requests are for the scenarios to answer: no automatic approval or refusal,
+        # no subscription back.
+        self.auto_authorize = None
+        self.auto_subscribe = False
 
     def _on_session(self, _):
         if not self._session.done():
@@ -102,6 +109,22 @@ class Client(slixmpp.ClientXMPP):
             self.messages.append(el)
             self._message_arrived.notify_all()
 
+    def _on_presence(self, pres):
+        asyncio.ensure_future(self._add_presence(pres.xml))
+
+    async def _add_presence(self, el):
+        async with self._presence_arrived:
+            self.presences.append(el)
+            self._presence_arrived.notify_all()
+
+    def presence_mark(self):
+        """Index of the next presence stanza; pass it as start= to look only at what arrives after now."""
+        return len(self.presences)
+
+    async def expect_presence(self, pred, within=5.0, start=0, what='a matching presence'):
+        """Wait until a presence stanza received from index `start` on satisfies pred; return it."""
+        return await self._expect(self.presences, self._presence_arrived, pred, within, start, what, 'presence')
+
     def message_mark(self):
         """Index of the next message; pass it as start= to look only at what arrives after now."""
         return len(self.messages)
@@ -109,19 +132,22 @@ class Client(slixmpp.ClientXMPP):
     async def expect_message(self, pred, within=5.0, start=0, what='a matching message'):
         """Wait until a message received from index `start` on satisfies pred; return it (ET
         element). Raises ClientError after `within` seconds, naming what did arrive."""
+        return await self._expect(self.messages, self._message_arrived, pred, within, start, what, 'message')
+
+    async def _expect(self, stanzas, arrived, pred, within, start, what, kind):
         deadline = asyncio.get_event_loop().time() + within
-        async with self._message_arrived:
+        async with arrived:
             while True:
-                for el in self.messages[start:]:
+                for el in stanzas[start:]:
                     if pred(el):
                         return el
                 left = deadline - asyncio.get_event_loop().time()
                 if left <= 0:
-                    seen = [to_text(m) for m in self.messages[start:]]
-                    raise ClientError('%s expected within %.1fs; received %d message(s)%s' % (
-                        what, within, len(seen), (': ' + ' | '.join(seen[-3:])) if seen else ''))
+                    seen = [to_text(m) for m in stanzas[start:]]
+                    raise ClientError('%s expected within %.1fs; received %d %s stanza(s)%s' % (
+                        what, within, len(seen), kind, (': ' + ' | '.join(seen[-4:])) if seen else ''))
                 try:
-                    await asyncio.wait_for(self._message_arrived.wait(), left)
+                    await asyncio.wait_for(arrived.wait(), left)
                 except asyncio.TimeoutError:
                     pass
 
@@ -130,19 +156,32 @@ class Client(slixmpp.ClientXMPP):
         self.send_raw("<message type=%s to=%s id=%s>%s</message>"
                       % (quoteattr(mtype), quoteattr(to), quoteattr(msg_id), payload))
 
+    def send_presence_raw(self, attrs='', payload=''):
+        """Send <presence attrs>payload</presence>; attrs and payload are raw XML."""
+        self.send_raw('<presence%s>%s</presence>' % ((' ' + attrs) if attrs else '', payload))
+
     @property
     def up(self):
         return self._session.done() and not self._session.exception() and self.transport is not None
 
-    async def login(self, within=10.0):
-        """Connect and wait for the session (bound resource); raises ClientError."""
+    async def login(self, within=10.0, presence=True):
+        """Connect and wait for the session (bound resource), ask for the roster, then send initial
+        presence unless told not to; raises ClientError."""
         self.connect(self._address, force_starttls=False, disable_starttls=True)
         try:
             await asyncio.wait_for(asyncio.shield(self._session), within)
         except asyncio.TimeoutError:
             self.cancel_connection_attempt()
             raise ClientError('no session with %s:%d within %.0fs' % (*self._address, within)) from None
-        self.send_presence()
+        # As a real client does before its initial presence (RFC 6121 section 2.2): a resource that
+        # has asked for the roster is "interested", and Prosody passes subscription stanzas
+        # (subscribed, unsubscribed, subscribe) only to interested resources (section 2.1.6).
+        try:
+            await self.get_roster(timeout=within)
+        except Exception as e:   # slixmpp raises IqTimeout / IqError
+            raise ClientError('roster request failed: %r' % e) from None
+        if presence:
+            self.send_presence()
 
     async def iq(self, itype, to, payload='', within=5.0, iq_id=None):
         """Send <iq type=itype to=to id=...>payload</iq> (payload: raw XML) and return the answer
