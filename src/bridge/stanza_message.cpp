@@ -1,5 +1,7 @@
 #include "xsgw/bridge/stanza_message.hpp"
 
+#include "xsgw/xmpp/stanza.hpp"
+
 #include <gloox/parser.h>
 #include <gloox/tag.h>
 #include <gloox/taghandler.h>
@@ -40,14 +42,14 @@ translate::XmppMessage message_from_stanza(const gloox::Tag& stanza) {
     m.to = stanza.findAttribute("to");
     m.type = translate::parse_message_type(stanza.findAttribute("type"))
                  .value_or(translate::MessageType::normal);
-    m.lang = stanza.findAttribute("xml:lang");
+    m.lang = xmpp::xml_lang(stanza);
     for (const gloox::Tag* child : stanza.children()) {
         const std::string& name = child->name();
         const std::string ns = child->xmlns();
         if (name == "body" &&
             (ns.empty() || ns == "jabber:client" || ns == "jabber:component:accept")) {
             // One body per language may appear; the one without xml:lang (or the first) wins.
-            if (m.body.empty() || child->findAttribute("xml:lang").empty()) m.body = child->cdata();
+            if (m.body.empty() || xmpp::xml_lang(*child).empty()) m.body = child->cdata();
         } else if (name == "subject") {
             if (m.subject.empty()) m.subject = child->cdata();
         } else if (name == "thread") {

@@ -1,5 +1,7 @@
 #include "xsgw/bridge/stanza_presence.hpp"
 
+#include "xsgw/xmpp/stanza.hpp"
+
 #include <algorithm>
 #include <gloox/tag.h>
 #include <string_view>
@@ -75,7 +77,7 @@ translate::ResourcePresence presence_from_stanza(const gloox::Tag& stanza) {
             if (first_status == nullptr) {
                 first_status = child;
             }
-            if (status == nullptr && !child->hasAttribute("xml:lang")) {
+            if (status == nullptr && xmpp::xml_lang(*child).empty()) {
                 status = child;
             }
         }
@@ -85,8 +87,8 @@ translate::ResourcePresence presence_from_stanza(const gloox::Tag& stanza) {
     }
     if (status != nullptr) {
         p.status = status->cdata();
-        p.status_lang = status->hasAttribute("xml:lang") ? status->findAttribute("xml:lang")
-                                                         : stanza.findAttribute("xml:lang");
+        p.status_lang = xmpp::xml_lang(*status);
+        if (p.status_lang.empty()) p.status_lang = xmpp::xml_lang(stanza);
         if (p.status.empty()) {
             p.status_lang.clear();
         }

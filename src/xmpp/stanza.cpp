@@ -49,4 +49,12 @@ gloox::Tag* make_error_reply(const gloox::Tag& request, std::string_view domain,
     return reply;
 }
 
+std::string xml_lang(const gloox::Tag& element) {
+    for (const gloox::Tag::Attribute* a : element.attributes()) {
+        if ((a->name() == "lang" && a->prefix() == "xml") || a->name() == "xml:lang")
+            return a->value();
+    }
+    return {};
+}
+
 } // namespace xsgw::xmpp

@@ -28,6 +28,10 @@ gloox::Tag* make_iq_result(const gloox::Tag& request, std::string_view domain);
 gloox::Tag* make_error_reply(const gloox::Tag& request, std::string_view domain,
                              const StanzaError& error);
 
+/// The element's xml:lang, however it was made: gloox's parser keeps it as attribute
+/// "lang" with prefix "xml", a Tag we build as "xml:lang". Empty: none.
+std::string xml_lang(const gloox::Tag& element);
+
 /// True when the domain part of the JID string equals domain.
 bool jid_in_domain(std::string_view jid, std::string_view domain);
 

@@ -2,7 +2,9 @@
 #include "xsgw/bridge/stanza_presence.hpp"
 
 #include <doctest/doctest.h>
+#include <gloox/parser.h>
 #include <gloox/tag.h>
+#include <gloox/taghandler.h>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,7 +28,36 @@ std::unique_ptr<gloox::Tag> presence_stanza(const std::string& from, const std::
     return stanza;
 }
 
+// A stanza as the component link gets it: parsed by gloox from the stream's bytes.
+class Parsed final : public gloox::TagHandler {
+public:
+    explicit Parsed(std::string xml) {
+        gloox::Parser parser(this);
+        REQUIRE(parser.feed(xml) < 0);
+        REQUIRE(tag_ != nullptr);
+    }
+    void handleTag(gloox::Tag* tag) override { tag_.reset(tag->clone()); }
+    const gloox::Tag& tag() const { return *tag_; }
+
+private:
+    std::unique_ptr<gloox::Tag> tag_;
+};
+
 } // namespace
+
+TEST_CASE("P10 xml:lang of a parsed stanza is kept (gloox parses it as prefix xml, name lang)") {
+    const Parsed own("<presence xmlns='jabber:client' from='alice@xmpp.test/pc'>"
+                     "<status xml:lang='en'>hi</status></presence>");
+    const ResourcePresence p = xsgw::bridge::presence_from_stanza(own.tag());
+    CHECK(p.status == "hi");
+    CHECK(p.status_lang == "en");
+    const Parsed inherited("<presence xmlns='jabber:client' xml:lang='de' "
+                           "from='alice@xmpp.test/pc'><status>hallo</status></presence>");
+    CHECK(xsgw::bridge::presence_from_stanza(inherited.tag()).status_lang == "de");
+    const Parsed choice("<presence xmlns='jabber:client' from='alice@xmpp.test/pc'>"
+                        "<status xml:lang='fr'>salut</status><status>hello</status></presence>");
+    CHECK(xsgw::bridge::presence_from_stanza(choice.tag()).status == "hello");
+}
 
 TEST_CASE("P10 a presence stanza's parts are read: resource, show, status, lang, priority") {
     auto stanza = presence_stanza("alice@xmpp.test/pc");
