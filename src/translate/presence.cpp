@@ -372,13 +372,9 @@ private:
             break;
         case Role::activities:
             if (parent.role == Role::person) {
-                // Only the first person's <activities> count (see the header).
-                if (person_activities_.present) {
-                    frame.role = Role::ignored;
-                } else {
-                    person_activities_.present = true;
-                    frame.activities_of_person = true;
-                }
+                // Every person's activities count, the strongest wins (see the header).
+                person_activities_.present = true;
+                frame.activities_of_person = true;
             } else {
                 tuples_.back().activities.present = true;
             }

@@ -30,12 +30,13 @@
 // - Show on reading, for each open tuple, first found wins: the embedded
 //   jabber:client <show/> (in <status> or directly in the tuple); the RPID
 //   <activities> of the tuple itself (in the tuple or in its <status>, where
-//   pre-RFC 4479 clients put them); the <activities> of the first
-//   <dm:person> that has any (Kamailio's presence_xml aggregates several
-//   PUBLISHes into one document with the newest first). An <activities>
-//   element that is present decides even when it maps to nothing (baresip's
-//   empty <rpid:activities/> means no activity). Several activities: dnd
-//   beats xa beats away. Activities outside P11's list (unknown, sleeping,
+//   pre-RFC 4479 clients put them); the activities of every <dm:person>
+//   together (Kamailio's presence_xml aggregates several PUBLISHes into one
+//   document, persons in no useful order: an old device's empty activities
+//   must not hide a new device's away). A tuple's own <activities> element
+//   decides even when it maps to nothing (baresip's empty
+//   <rpid:activities/> means no activity). Several activities: dnd beats xa
+//   beats away. Activities outside P11's list (unknown, sleeping,
 //   appointment, <other>, ...) give no show.
 // - Status on reading, first non-empty wins: the tuple's <note>; a
 //   <dm:note> of a <dm:person>; a <note> of the <presence> element. Its

@@ -610,14 +610,20 @@ TEST_CASE("P11 embedded show first, then the tuple's RPID, then the person's") {
     }
 }
 
-TEST_CASE("P11 the first person with activities decides; an empty one means none") {
+TEST_CASE("P11 every person's activities count, the strongest wins; an empty one hides none") {
     const auto two_persons = [](std::string_view first, std::string_view second) {
         return document(open_tuple("t1") + std::string(first) + std::string(second));
     };
     CHECK(single(two_persons(person_with("<rpid:busy/>"), person_with("<rpid:away/>"))).show ==
           Show::dnd);
+    CHECK(single(two_persons(person_with("<rpid:away/>"), person_with("<rpid:busy/>"))).show ==
+          Show::dnd);
+    // Kamailio: an older device's empty activities come first, the newer one's away later.
     CHECK(single(two_persons("<dm:person id=\"a\"><rpid:activities/></dm:person>",
                              person_with("<rpid:away/>")))
+              .show == Show::away);
+    CHECK(single(two_persons("<dm:person id=\"a\"><rpid:activities/></dm:person>",
+                             "<dm:person id=\"b\"><rpid:activities/></dm:person>"))
               .show == Show::none);
     CHECK(single(two_persons("<dm:person id=\"a\"><dm:note>x</dm:note></dm:person>",
                              person_with("<rpid:away/>")))
