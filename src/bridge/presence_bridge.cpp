@@ -736,10 +736,13 @@ void PresenceBridge::publish(const std::string& user, const translate::ResourceP
     std::vector<translate::ResourcePresence> all;
     for (const auto& [resource, r] : p.resources)
         all.push_back(r);
-    const std::string body = translate::presence_to_pidf(entity, all);
+    std::string body = translate::presence_to_pidf(entity, all);
+    // The server sends one copy of a broadcast per contact: publish a change once (RFC 3903).
+    if (body == p.body) return;
+    p.body = std::move(body);
     ++stats_.publishes;
     if (p.id != 0) {
-        agent_.republish(p.id, pidf_type, body);
+        agent_.republish(p.id, pidf_type, p.body);
         return;
     }
     if (p.resolving) return; // the body is made again when the lookup is back
@@ -766,8 +769,9 @@ void PresenceBridge::publish(const std::string& user, const translate::ResourceP
         std::vector<translate::ResourcePresence> all;
         for (const auto& [resource, r] : pub.resources)
             all.push_back(r);
-        pub.id = agent_.publish(entity, pidf_type, translate::presence_to_pidf(entity, all),
-                                config_.publish_expires, hops_from(resolution));
+        pub.body = translate::presence_to_pidf(entity, all);
+        pub.id = agent_.publish(entity, pidf_type, pub.body, config_.publish_expires,
+                                hops_from(resolution));
     });
 }
 

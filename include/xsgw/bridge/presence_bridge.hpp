@@ -32,6 +32,13 @@
 //   re-subscribed once the link is up after a restart. SIP watchers are not
 //   kept: their dialogs die with the process; their next refresh gets 481 and
 //   they subscribe anew (RFC 6665 §4.1.2.2).
+// - P9, the one place we fall short: when a SIP watcher ends its subscription
+//   with Expires: 0, Sofia's nua answers and sends the final NOTIFY itself,
+//   before we hear of it, with the body of the last NOTIFY (the user's current
+//   state, which RFC 6665 §4.2.1.4 allows) rather than a closed PIDF. On
+//   expiry, rejection and shutdown the gateway sends the final NOTIFY itself,
+//   with a closed PIDF. Either way the XMPP user gets unavailable from the
+//   watcher's JID.
 // - Presence sent to the bare gateway domain: subscribe is approved
 //   (subscribed), unsubscribe answered unsubscribed, probe answered with the
 //   gateway's own available presence.
@@ -130,6 +137,7 @@ private:
         sip::SubscriptionId id = 0;
         bool resolving = false;
         std::map<std::string, translate::ResourcePresence> resources;
+        std::string body; ///< last published: a copy of the same broadcast changes nothing
     };
 
     // XMPP side
