@@ -122,7 +122,7 @@ void UserAgent::on_subscribe_response(Subscriber& s, int status, const char* phr
             // P5: Timer N (64*T1): a 2xx without a NOTIFY is no subscription. nua has none.
             s.timer_n = std::make_unique<core::Timer>(loop_);
             const SubscriptionId id = s.id;
-            s.timer_n->start(std::chrono::seconds(32), [this, id] {
+            s.timer_n->start(timer_n_, [this, id] {
                 auto it = subscribers_.find(id);
                 if (it == subscribers_.end() || it->second->notified || it->second->ending) return;
                 spdlog::info("sip: SUBSCRIBE {} -> {}: no NOTIFY within Timer N",

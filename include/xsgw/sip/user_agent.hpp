@@ -157,6 +157,8 @@ public:
     /// starts a new dialog (P4). Returns 0 when it cannot start (no handle).
     SubscriptionId subscribe(const OutgoingSubscribe& request, std::vector<NextHop> hops,
                              SubscriberCallbacks callbacks);
+    /// How long a subscription waits for its first NOTIFY after a 2xx (Timer N, 64*T1).
+    void set_timer_n(std::chrono::milliseconds wait) { timer_n_ = wait; }
     /// Ends one of our subscriptions: SUBSCRIBE Expires: 0 (P6); no callback runs after.
     void unsubscribe(SubscriptionId id);
 
@@ -268,6 +270,7 @@ private:
     MessageHandler on_message_;
     SubscribeHandler on_subscribe_;
     std::chrono::seconds max_watcher_expires_{3600};
+    std::chrono::milliseconds timer_n_{32000};
     WatcherEndHandler on_watcher_end_;
     QueueLimits limits_;
     std::size_t total_queued_ = 0;

@@ -168,6 +168,29 @@ TEST_CASE("P7 a fetch (Expires: 0) gets one terminated NOTIFY with the state, th
     CHECK(loop.run_until([&] { return peer.watcher_count() == 0; }, 5s));
 }
 
+TEST_CASE("P5 Timer N: a 2xx without a NOTIFY ends the subscription with 408") {
+    EventLoop loop;
+    Watching w;
+    UserAgent gateway(loop, listen_on(25083));
+    UserAgent peer(loop, listen_on(25084));
+    gateway.set_timer_n(300ms);
+    int asked = 0;
+    peer.set_subscribe_handler([&](WatcherId, const IncomingSubscribe& in) {
+        ++asked;
+        UserAgent::SubscribeDecision d;
+        d.status = 202;
+        d.expires = in.expires.value_or(600s); // and never a NOTIFY
+        return d;
+    });
+    REQUIRE(gateway.subscribe(to_bob(600s), {NextHop{"127.0.0.1", 25084, "udp", "peer"}},
+                              w.callbacks()) != 0);
+    REQUIRE(loop.run_until([&] { return w.end.has_value(); }, 5s));
+    CHECK(asked == 1);
+    CHECK(w.notifies.empty());
+    CHECK(w.end->status == 408);
+    CHECK(gateway.subscriber_count() == 0);
+}
+
 TEST_CASE("D5 a subscription fails over to the next hop") {
     EventLoop loop;
     Watching w; // outlives the user agents, which may still report while they stop
