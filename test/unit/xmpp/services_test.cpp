@@ -27,7 +27,7 @@ std::unique_ptr<gloox::Tag> iq(const std::string& type, const std::string& to, c
 }
 
 Services services() {
-    return Services("sip.test", {.name = "xsgw", .version = "9.9", .show_os = false},
+    return Services("sip.test", {.name = "xsgw", .version = "9.9", .show_os = false, .admins = {}},
                     [](const std::string& prompt) -> std::variant<std::string, StanzaError> {
                         if (prompt == "alice@sip.example.org")
                             return "alice*sip.example.org@sip.test";
@@ -118,7 +118,7 @@ TEST_CASE("X7 version and ping answer on the domain and on user JIDs") {
         REQUIRE(p);
         CHECK(p->findAttribute("type") == "result");
     }
-    Services with_os("sip.test", {.name = "xsgw", .version = "1", .show_os = true}, nullptr);
+    Services with_os("sip.test", {.name = "xsgw", .version = "1", .show_os = true, .admins = {}}, nullptr);
     std::unique_ptr<gloox::Tag> v(
         with_os.reply_to(*iq("get", "sip.test", "query", "jabber:iq:version")));
     CHECK(v->findChild("query")->findChild("os") != nullptr);
