@@ -1389,6 +1389,7 @@ CAROL_BARESIP = ('carol', 'carol', 5092, 4444)   # name, user, SIP port (udp+tcp
 HENRY_BARESIP = ('henry', 'henry', 5094, 4445)   # baresip watching alice through Kamailio
 HENRY_JID = 'henry*simple.test@' + COMPONENT
 REFUSER_UAS = ('127.0.0.6', 5060)   # refuse.test's SRV target: a sipp UAS refusing every SUBSCRIBE
+PRESENTITY_UAS = ('127.0.0.7', 5060)   # presentity.test's SRV target: a sipp presentity (pending, then active)
 WATCH_HERE_IP = '127.0.0.5'         # a watcher bound here SUBSCRIBEs at Kamailio's presence server (P13)
 # Servers that drop an `unsubscribed` from a contact whose subscription request is still pending, instead of
 # passing it to the user (RFC 6121 section 3.2.3): jabberd2 2.7's mod_roster (_roster_pkt_user) takes an
@@ -1688,6 +1689,66 @@ async def p1_p2_p3_p11_xmpp_watches_sip(h):
                                'unavailable from %s once the away publication is removed' % CAROL_JID)
     check(resource(gone.get('from')) in ('', tuple_id), 'unavailable from %r: not the resource that went away (%s)'
           % (gone.get('from'), tuple_id))
+
+
+def trace_time(m):
+    """A sipp trace record's time stamp ('2026-11-25 16:00:17.348936') in seconds."""
+    import datetime
+    return datetime.datetime.strptime(m.when, '%Y-%m-%d %H:%M:%S.%f').timestamp()
+
+
+@presence
+async def p2_p5_pending_then_active(h):
+    """A presentity of its own (a sipp UAS at presentity.test) answers alice's SUBSCRIBE 202, NOTIFYs
+    pending without a body (the gateway answers 200 and tells alice nothing: P2), then active with
+    expires=3 and an open PIDF: alice gets `subscribed`, then available with its note. The gateway
+    refreshes before those 3 s run out (P5: the NOTIFY's expires= rules, not the 202's 600); when alice
+    unsubscribes, the presentity gets SUBSCRIBE Expires: 0 in the same dialog."""
+    sip = h.sip_peers()
+    await h.main.ensure_link_up()
+    c = await h.alice()
+    uas = await sip_wait(sip.uas('presentity', *PRESENTITY_UAS, 'uas_presentity.xml'))
+    user = 'pend-%d' % os.getpid()
+    jid = '%s*presentity.test@%s' % (user, COMPONENT)
+    tmark = uas.trace.mark()
+    mark = await subscribe_to(h, c, jid)
+    await presence_wait(c, lambda x: is_presence(jid, 'available')(x) and status_of(x) == 'pending then open', 5, mark,
+                        'available from %s with the note of the active NOTIFY' % jid)
+    kinds = [ptype(x) for x in presences_from(c, jid, mark)]
+    check(kinds[:2] == ['subscribed', 'available'], 'alice got %s from %s, expected subscribed then available: '
+          'nothing for the pending NOTIFY (P2)' % (kinds, jid))
+
+    def sent_notify(state):
+        return lambda m: m.direction == 'sent' and m.method == 'NOTIFY' and notify_state(m)[0] == state
+    i, pending = await sip_wait(uas.trace.expect_msg(sent_notify('pending'), 3, tmark, 'the pending NOTIFY'))
+    i, ok = await sip_wait(uas.trace.expect_msg(is_response((200,), 'NOTIFY'), 3, i, 'the 200 for the pending NOTIFY'))
+    i, active = await sip_wait(uas.trace.expect_msg(sent_notify('active'), 3, i, 'the active NOTIFY'))
+    i, refresh = await sip_wait(uas.trace.expect_msg(
+        lambda m: m.direction == 'received' and m.method == 'SUBSCRIBE', 8, i, 'a refresh after NOTIFY active;expires=3 (P5)'))
+    took = trace_time(refresh) - trace_time(active)
+    h.log('p5: refresh %.2fs after NOTIFY active;expires=3' % took)
+    h.expect_soft(took < 3.0, 'the refresh came %.2fs after NOTIFY active;expires=3, after the subscription ran out '
+                  '(P5: refresh before expiry, honouring the NOTIFY\'s expires=; see %s)' % (took, uas.trace.path))
+    check(refresh.header('to') and 'tag=' in refresh.header('to'), 'the refresh is not in the dialog: To %r' % refresh.header('to'))
+    check(refresh.header('expires') not in (None, '0'), 'the refresh has Expires %r' % refresh.header('expires'))
+
+    mark = c.presence_mark()
+    c.send_presence_raw("to='%s' type='unsubscribe'" % jid)
+    i, unsub = await sip_wait(uas.trace.expect_msg(
+        lambda m: m.direction == 'received' and m.method == 'SUBSCRIBE' and m.header('expires') == '0', 5, i,
+        'SUBSCRIBE Expires: 0 after alice unsubscribed (P6)'))
+    check(unsub.call_id == refresh.call_id, 'SUBSCRIBE Expires: 0 in another dialog (%s) than the subscription (%s)'
+          % (unsub.call_id, refresh.call_id))
+    j, final = await sip_wait(uas.trace.expect_msg(is_response((200, 481), 'NOTIFY'), 3, i,
+                                                  'the answer to the final NOTIFY'))
+    unsubs = {m.header('cseq') for m in uas.trace.messages()[i:j]
+              if m.direction == 'received' and m.method == 'SUBSCRIBE'}
+    unsubs.add(unsub.header('cseq'))
+    h.expect_soft(len(unsubs) == 1, 'the gateway sent %d SUBSCRIBE Expires: 0 (CSeq %s) in the dialog before the '
+                  'final NOTIFY, expected one (RFC 6665 section 4.1.2.3: then wait for the NOTIFY; see %s)'
+                  % (len(unsubs), ', '.join(sorted(unsubs)), uas.trace.path))
+    h.expect_soft(final.status == 200, 'the final NOTIFY after the unsubscription got %d, expected 200' % final.status)
+    await gateway_sent(h, jid, 'alice@' + XMPP_DOMAIN, 'unsubscribed', 3, 0)
 
 
 @presence
@@ -2156,7 +2217,7 @@ SCENARIOS = [x1_x2_handshake, x6_disco, x7_version_ping, x8_unknown_iq, x9_iq_ga
              m1_xmpp_to_sip, m6_sip_to_xmpp, m2_no_contact, m5_unknown_user, m5_unresolvable, d5_failover,
              m4_large_over_tcp, m6_cpim_html_415, m8_chat_states, m9_receipt, m12_bounce_notice,
              a9_foreign_request_uri, a2_no_separator, s3_subject_crlf, metrics_scrape,
-             p1_p2_p3_p11_xmpp_watches_sip, p8_p9_p10_sip_watches_xmpp, p9_watcher_expiry,
+             p1_p2_p3_p11_xmpp_watches_sip, p2_p5_pending_then_active, p8_p9_p10_sip_watches_xmpp, p9_watcher_expiry,
              p8_p10_baresip_watches_xmpp, p4_p8_rejection, p6_xmpp_unsubscribes, p12_per_subscriber,
              p13_publish, p14_limits, p7_gateway_restart,
              x3_wrong_secret, x3_conflict, x3_dead_link, m5_link_down_503, x3_server_restart, x10_sigterm,

@@ -11,6 +11,7 @@
 #   failover.test  NAPTR D2U -> _sip._udp: priority 10 dead.failover.test:5060 = 127.0.0.3 (nothing listens),
 #                                          priority 20 live.failover.test:5060 = 127.0.0.4 (a sipp UAS)
 #   refuse.test    NAPTR D2U -> _sip._udp -> uas.refuse.test:5060 = 127.0.0.6 (a sipp UAS refusing SUBSCRIBEs)
+#   presentity.test NAPTR D2U -> _sip._udp -> uas.presentity.test:5060 = 127.0.0.7 (a sipp presentity)
 #   srvonly.test   SRV only (_sip._udp -> pbx.simple.test:5060);  aonly.test  A only (127.0.0.2)
 #   nowhere.test   nothing: NXDOMAIN
 # shellcheck source=common.sh
@@ -54,6 +55,9 @@ srv-host=_sip._udp.srvonly.test,pbx.simple.test,5060,0,10
 naptr-record=refuse.test,10,10,"S","SIP+D2U","",_sip._udp.refuse.test
 srv-host=_sip._udp.refuse.test,uas.refuse.test,5060,0,10
 host-record=uas.refuse.test,127.0.0.6
+naptr-record=presentity.test,10,10,"S","SIP+D2U","",_sip._udp.presentity.test
+srv-host=_sip._udp.presentity.test,uas.presentity.test,5060,0,10
+host-record=uas.presentity.test,127.0.0.7
 host-record=aonly.test,127.0.0.2
 X
   # port 53 only: glibc's resolv.conf has no port option
