@@ -2156,7 +2156,8 @@ async def p7_gateway_restart(h):
     """xsgw restarts while alice watches ruth@simple.test. The stopping gateway tells alice ruth is
     unavailable (X10) and keeps who watches whom in [presence] state_file; the next instance subscribes
     again once its link is up, and ruth's presence comes back to alice with nothing from her (Decisions in
-    presence_bridge.hpp). Then the same without the state file (a gateway that keeps nothing, as outside
+    presence_bridge.hpp). alice sends initial presence again: her server probes ruth, the gateway answers
+    from the fresh subscription, without a SUBSCRIBE (P7). Then the same restart without the state file (a gateway that keeps nothing, as outside
     systemd by default): nothing comes back at link up; once alice sends initial presence again
     (unavailable, then available, in the same session) her server probes ruth, the probe re-establishes
     the subscription (P7) and the presence comes back. Leaves h.main the last instance."""
@@ -2191,7 +2192,21 @@ async def p7_gateway_restart(h):
     print('# p7: %s: with state_file, ruth came back %.1fs after the stop began, with nothing from alice'
           % (h.server_name, time.monotonic() - t0), flush=True)
 
+    # P7: alice's initial presence, sent again, makes her server probe ruth; the subscription is fresh,
+    # so the gateway answers from what it holds: no new SUBSCRIBE, no fetch at Kamailio
+    await ping_as(c)     # the answers to the probes her server sent at the restart are in before the mark
+    mark, kmark, xmark = c.presence_mark(), sip.kamailio_log.mark(), new.mark()
+    await set_presence(h, c, attrs="type='unavailable'")
+    await set_presence(h, c, '')
+    await presence_wait(c, back, 5, mark, 'ruth available after alice sent initial presence again (a probe)')
+    h.expect_soft(new.grep(r"type='probe' from alice@xmpp\.test(/\S*)? to %s" % re.escape(rjid), xmark),
+                  'ruth came back, but the gateway logged no probe from alice for ruth')
+    fetched = sip.kamailio_log.grep(r'REQ SUBSCRIBE %s ' % re.escape(ruth), kmark)
+    h.expect_soft(not fetched, 'a probe for a fresh subscription made a SUBSCRIBE (P7: the cached state answers it): %s'
+                  % (fetched[0] if fetched else ''))
+
     # 2. without it: the server's probes at alice's next initial presence rebuild the state
+    await ping_as(c)
     mark = c.presence_mark()
     await h.stop_instance(h.main)
     os.unlink(h.state_file)
