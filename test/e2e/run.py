@@ -1887,14 +1887,15 @@ async def p8_p10_baresip_watches_xmpp(h):
 
 @presence
 async def p4_p8_rejection(h):
-    """P4: a presentity that answers the SUBSCRIBE 403 or 603 (a sipp UAS, refuse.test) makes alice get
-    `unsubscribed` and the state is dropped (a new subscribe sends a new SUBSCRIBE). P8: alice answers a
-    SIP watcher's subscribe with `unsubscribed`: NOTIFY terminated;reason=rejected."""
+    """P4: a presentity that answers the SUBSCRIBE 403, 603 or 489 (a sipp UAS, refuse.test) makes alice
+    get `unsubscribed` and the state is dropped (a new subscribe sends a new SUBSCRIBE); one that answers
+    423 with Min-Expires: 900 gets a new SUBSCRIBE with Expires >= 900. P8: alice answers a SIP watcher's
+    subscribe with `unsubscribed`: NOTIFY terminated;reason=rejected."""
     sip = h.sip_peers()
     await h.main.ensure_link_up()
     c = await h.alice()
     uas = await sip_wait(sip.uas('refuser', *REFUSER_UAS, 'uas_subscribe.xml'))
-    for code, attempt in ((403, 1), (603, 1), (403, 2)):
+    for code, attempt in ((403, 1), (603, 1), (489, 1), (403, 2)):
         jid = 'e%dx*refuse.test@%s' % (code, COMPONENT)
         mark, tmark, xmark = c.presence_mark(), uas.trace.mark(), h.main.mark()
         c.send_presence_raw("to='%s' type='subscribe'" % jid)
@@ -1915,6 +1916,20 @@ async def p4_p8_rejection(h):
         check(m.header('expires') == '600', 'SUBSCRIBE Expires %r, expected 600 (P1)' % m.header('expires'))
         wrong = [ptype(x) for x in presences_from(c, jid, mark) if ptype(x) not in ('unsubscribed', 'unavailable')]
         check(not wrong, 'alice got %s from %s, which refused' % (wrong, jid))
+
+    # 423 Interval Too Brief with Min-Expires: 900: the gateway tries again with at least 900 (P4); the
+    # presentity then refuses with 403
+    jid = 'e423x*refuse.test@%s' % COMPONENT
+    tmark, xmark = uas.trace.mark(), h.main.mark()
+    c.send_presence_raw("to='%s' type='subscribe'" % jid)
+    first = await sip_wait(uas.trace.expect(lambda m: m.uri_of('to') == 'sip:e423x@refuse.test', 5, tmark,
+                                            'the SUBSCRIBE for e423x', method='SUBSCRIBE'))
+    again = await sip_wait(uas.trace.expect(
+        lambda m: m.uri_of('to') == 'sip:e423x@refuse.test' and m.header('cseq') != first.header('cseq'), 5, tmark,
+        'a second SUBSCRIBE after 423 with Min-Expires: 900 (P4)', method='SUBSCRIBE'))
+    exp = again.header('expires') or ''
+    check(exp.isdigit() and int(exp) >= 900, 'the SUBSCRIBE after 423 (Min-Expires: 900) has Expires %r (P4)' % exp)
+    await gateway_sent(h, jid, 'alice@' + XMPP_DOMAIN, 'unsubscribed', 5, xmark)
 
     user = 'w3-%d' % os.getpid()
     wjid = sip_jid('sip:%s@simple.test' % user)
