@@ -1,5 +1,6 @@
 #include "gateway_process.hpp"
 
+#include <arpa/inet.h>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -61,19 +62,21 @@ void GatewayProcess::start() {
     write_private_file(config_path_,
                        fmt::format(R"([xmpp]
 component = "{}"
-host = "127.0.0.1"
+host = "{}"
 port = {}
 secret = "{}"
 
 [sip]
 domain = "{}"
-listen = "sip:127.0.0.1:{}"
+listen = "sip:{}:{}"
 
 [log]
 level = "warn"
-)",
-                                   settings_.component, settings_.xmpp_port, settings_.secret,
-                                   settings_.sip_domain, settings_.sip_port));
+{}{})",
+                                   settings_.component, settings_.host, settings_.xmpp_port,
+                                   settings_.secret, settings_.sip_domain, settings_.host,
+                                   settings_.sip_port, settings_.extra_config.empty() ? "" : "\n",
+                                   settings_.extra_config));
 
     const Fd log(::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     const Fd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
@@ -193,14 +196,19 @@ std::optional<double> GatewayProcess::cpu_seconds() const {
 }
 
 std::optional<long> GatewayProcess::peak_rss_kib() const {
+    return status_kib("VmHWM");
+}
+
+std::optional<long> GatewayProcess::status_kib(std::string_view field) const {
     if (pid_ <= 0 || wait_status_) {
         return std::nullopt;
     }
     std::istringstream status(read_file(fmt::format("/proc/{}/status", pid_)));
+    const std::string prefix = std::string(field) + ":";
     std::string line;
     while (std::getline(status, line)) {
-        if (line.starts_with("VmHWM:")) {
-            return std::strtol(line.c_str() + 6, nullptr, 10);
+        if (line.starts_with(prefix)) {
+            return std::strtol(line.c_str() + prefix.size(), nullptr, 10);
         }
     }
     return std::nullopt;
@@ -210,8 +218,13 @@ std::optional<std::uint64_t> GatewayProcess::udp_drops(std::uint16_t port) const
     if (pid_ <= 0 || wait_status_) {
         return std::nullopt;
     }
-    // Lines: "sl local_address rem_address st ... inode ref pointer drops"; addresses in hex.
-    const std::string local = fmt::format("0100007F:{:04X}", port);
+    // Lines: "sl local_address rem_address st ... inode ref pointer drops"; the address is the
+    // 32-bit value in host (little-endian) order, in hex.
+    in_addr host{};
+    if (::inet_pton(AF_INET, settings_.host.c_str(), &host) != 1) {
+        return std::nullopt;
+    }
+    const std::string local = fmt::format("{:08X}:{:04X}", host.s_addr, port);
     std::istringstream table(read_file(fmt::format("/proc/{}/net/udp", pid_)));
     std::string line;
     while (std::getline(table, line)) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <sys/types.h>
 
 namespace xsgw::bench {
@@ -22,6 +23,10 @@ struct GatewaySettings {
     std::string secret;
     std::string component;  ///< xmpp.component
     std::string sip_domain; ///< sip.domain
+    /// The IPv4 loopback address of both the XMPP server xsgw connects to and its SIP listener.
+    std::string host = "127.0.0.1";
+    /// More TOML tables appended to the config as they are (e.g. "[presence]\n...").
+    std::string extra_config{};
 };
 
 /// One xsgw process; killed if still running when this is destroyed.
@@ -51,8 +56,11 @@ public:
     std::optional<double> cpu_seconds() const;
     /// Peak resident set size so far in KiB (VmHWM in /proc/PID/status).
     std::optional<long> peak_rss_kib() const;
-    /// Datagrams the kernel dropped for a full receive buffer on xsgw's UDP socket bound to
-    /// 127.0.0.1:port (the drops column of /proc/PID/net/udp).
+    /// A "NAME:   N kB" field of /proc/PID/status in KiB (VmRSS, VmHWM, RssAnon, ...).
+    std::optional<long> status_kib(std::string_view field) const;
+    /// Datagrams the kernel dropped for a full receive buffer on the UDP socket bound to
+    /// settings' host:port (the drops column of /proc/PID/net/udp, which lists every socket of
+    /// the network namespace: the benchmark's own too).
     std::optional<std::uint64_t> udp_drops(std::uint16_t port) const;
     /// SIGTERM, then wait up to `deadline` for the exit (SIGKILL after it); true if it exited 0.
     bool stop(std::chrono::milliseconds deadline);

@@ -65,6 +65,10 @@ std::string_view full_name(std::string_view name) {
         return "content-length";
     case 'c':
         return "content-type";
+    case 'm':
+        return "contact";
+    case 'o':
+        return "event";
     default:
         return name;
     }
@@ -162,7 +166,7 @@ std::string_view via_branch(std::string_view via) {
 }
 
 std::string sip_response(const SipMessage& request, int status, std::string_view phrase,
-                         std::string_view to_tag) {
+                         std::string_view to_tag, std::string_view extra_headers) {
     std::string out = fmt::format("SIP/2.0 {} {}\r\n", status, phrase);
     for (const auto& [name, value] : request.headers) {
         const std::string_view full = full_name(name);
@@ -186,6 +190,7 @@ std::string sip_response(const SipMessage& request, int status, std::string_view
     if (auto cseq = request.header("cseq")) {
         fmt::format_to(std::back_inserter(out), "CSeq: {}\r\n", *cseq);
     }
+    out += extra_headers;
     out += "Content-Length: 0\r\n\r\n";
     return out;
 }

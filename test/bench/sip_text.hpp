@@ -1,7 +1,7 @@
-// Just enough SIP text handling for the benchmark's UAS and load generator:
-// split a datagram into start line, headers and body; answer a request by
-// echoing Via / From / To / Call-ID / CSeq (RFC 3261 §8.2.6); build the
-// MESSAGE requests the generator sends. Views point into the datagram.
+// Just enough SIP text handling for the benchmarks' fake SIP peers (UAS, load
+// generator, presence notifier): split a datagram into start line, headers and
+// body; answer a request by echoing Via / From / To / Call-ID / CSeq (RFC 3261
+// §8.2.6), with extra headers if asked. Views point into the datagram.
 #pragma once
 
 #include <optional>
@@ -38,7 +38,8 @@ std::optional<SipMessage> parse_sip(std::string_view datagram);
 std::string_view via_branch(std::string_view via);
 
 /// A response to `request` without body; a To tag is added if the To has none.
+/// `extra_headers` (whole lines, each ending in CRLF) go in before Content-Length.
 std::string sip_response(const SipMessage& request, int status, std::string_view phrase,
-                         std::string_view to_tag);
+                         std::string_view to_tag, std::string_view extra_headers = {});
 
 } // namespace xsgw::bench
