@@ -1,0 +1,1693 @@
+// xsgw_presence_bench: what it costs the real xsgw to hold many presence
+// subscriptions (XMPP users watching SIP contacts): resident memory per
+// subscription, the time to set them up, the SUBSCRIBE refreshes it sends and
+// how they are spread over time, and its CPU per refresh.
+//
+//   XMPP side: a fake XMPP server that accepts xsgw's XEP-0114 connection and
+//              sends, for user i, <presence type='subscribe'/> from u<i>@xmpp.test
+//              to the contact c<i>*HOST\3aPORT@sip.test (a numeric SIP host with
+//              its port: no DNS runs). It reads back `subscribed` and presence.
+//   SIP side:  one UDP notifier for every contact: it answers each SUBSCRIBE with
+//              200 (Contact, Expires) and sends a NOTIFY in the dialog (active,
+//              a small PIDF), for the first SUBSCRIBE and every refresh (RFC
+//              6665 §4.2.1.2), retransmitting the NOTIFY like an RFC 3261 UAC.
+//
+// Per size N, against a fresh xsgw: one probe subscription, the baseline
+// memory, N subscriptions set up (paced by a window of outstanding ones and an
+// optional rate), then an observation span in which xsgw refreshes them, then
+// SIGTERM. It prints figures and asserts nothing about them; it exits 1 only
+// when a subscription did not come up, a NOTIFY went unanswered, or xsgw failed.
+#include "fd.hpp"
+#include "gateway_process.hpp"
+#include "sip_text.hpp"
+#include "xml_stream.hpp"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/evp.h>
+#include <optional>
+#include <poll.h>
+#include <queue>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <vector>
+
+namespace xsgw::bench {
+namespace {
+
+// ---------------------------------------------------------------- constants
+
+constexpr std::string_view component = "sip.test";  // xmpp.component
+constexpr std::string_view sip_domain = "sip.test"; // sip.domain
+constexpr std::string_view xmpp_domain = "xmpp.test";
+constexpr std::string_view ready_id = "xsgw-presence-bench-ready";
+constexpr std::string_view pidf_tuple = "ID-bench"; // read back by xsgw as resource "bench"
+
+constexpr std::int64_t ms = 1'000'000; // nanoseconds
+constexpr std::int64_t sec = 1000 * ms;
+// RFC 3261 §17.1.2.2 timers for the notifier's NOTIFY transactions over UDP.
+constexpr std::int64_t timer_t1 = 500 * ms;
+constexpr std::int64_t timer_t2 = 4 * sec;
+constexpr std::int64_t timer_f = 64 * timer_t1;
+
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+double seconds(std::int64_t ns) {
+    return static_cast<double>(ns) / 1e9;
+}
+
+/// The gateway died, closed its link or spoke nonsense: the run cannot go on.
+class GatewayFailure : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// ---------------------------------------------------------------- options
+
+struct Options {
+    std::string xsgw;
+    std::uint32_t subscriptions = 100000;
+    std::uint32_t also = 10000; ///< a smaller size run first, for scaling; 0: none
+    std::uint32_t window = 500;
+    double rate = 0; ///< subscriptions/s during set-up; 0: only the window paces
+    std::uint32_t expires = 120;
+    std::optional<std::uint32_t> observe; ///< seconds after set-up; default from expires
+    std::string host = "127.0.0.77";
+    std::uint16_t base_port = 35000;
+    std::string workdir;
+    bool keep = false;
+    std::int64_t quiet_limit = 30 * sec;
+    std::string command_line;
+};
+
+constexpr std::string_view usage = R"(usage: xsgw_presence_bench --xsgw PATH [options]
+
+Makes the xsgw binary at PATH hold many presence subscriptions (XMPP users
+watching SIP contacts), playing its XMPP server and the SIP notifier on
+loopback; prints memory per subscription, set-up time, refresh load and its
+spread, CPU per refresh. Exits 1 if a subscription did not come up, a NOTIFY
+went unanswered or the gateway failed; 2 for a bad command line.
+
+  --xsgw PATH            the xsgw binary (required)
+  -n, --subscriptions N  subscriptions held (default 100000)
+  --also M               first a run with M subscriptions, for scaling (default 10000;
+                         0: none; ignored when not below N)
+  -w, --window W         most subscriptions being set up at once (default 500)
+  --rate R               at most R new subscriptions/s during set-up (default: no cap)
+  --expires E            presence.subscribe_expires and the Expires the notifier grants,
+                         seconds (default 120)
+  --observe S            seconds to watch refreshes after set-up (default: the longest
+                         refresh delay nua draws for E, plus 10 s: 100 for E = 120)
+  --host A               loopback IPv4 address for xsgw and both fake peers (default 127.0.0.77)
+  --base-port P          XMPP on P, xsgw's SIP on P+60, the notifier on P+70, xsgw's
+                         metrics on P+77 (default 35000)
+  --quiet-limit S        give up set-up after S seconds without progress (default 30)
+  --workdir DIR          where the configs and logs go (default: a new
+                         /tmp/xsgw_presence_bench.*, removed after a clean run)
+  --keep                 keep the workdir after a clean run
+  -h, --help             this text
+)";
+
+template <class T> T parse_number(std::string_view option, std::string_view text) {
+    T value{};
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size()) {
+        throw std::invalid_argument(fmt::format("{}: not a number: '{}'", option, text));
+    }
+    return value;
+}
+
+Options parse_options(int argc, char** argv) {
+    Options o;
+    for (int i = 0; i < argc; ++i) {
+        o.command_line += (i == 0 ? "" : " ") + std::string(argv[i]);
+    }
+    std::vector<std::string_view> args(argv + 1, argv + argc);
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        std::string_view arg = args[i];
+        std::optional<std::string_view> inline_value;
+        if (const auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+            inline_value = arg.substr(eq + 1);
+            arg = arg.substr(0, eq);
+        }
+        auto value = [&]() -> std::string_view {
+            if (inline_value) {
+                return *inline_value;
+            }
+            if (i + 1 >= args.size()) {
+                throw std::invalid_argument(fmt::format("{} needs a value", arg));
+            }
+            return args[++i];
+        };
+        if (arg == "-h" || arg == "--help") {
+            fmt::print("{}", usage);
+            std::exit(0);
+        } else if (arg == "--xsgw") {
+            o.xsgw = value();
+        } else if (arg == "-n" || arg == "--subscriptions") {
+            o.subscriptions = parse_number<std::uint32_t>(arg, value());
+        } else if (arg == "--also") {
+            o.also = parse_number<std::uint32_t>(arg, value());
+        } else if (arg == "-w" || arg == "--window") {
+            o.window = parse_number<std::uint32_t>(arg, value());
+        } else if (arg == "--rate") {
+            o.rate = parse_number<double>(arg, value());
+        } else if (arg == "--expires") {
+            o.expires = parse_number<std::uint32_t>(arg, value());
+        } else if (arg == "--observe") {
+            o.observe = parse_number<std::uint32_t>(arg, value());
+        } else if (arg == "--host") {
+            o.host = value();
+        } else if (arg == "--base-port") {
+            o.base_port = parse_number<std::uint16_t>(arg, value());
+        } else if (arg == "--quiet-limit") {
+            o.quiet_limit = parse_number<std::int64_t>(arg, value()) * sec;
+        } else if (arg == "--workdir") {
+            o.workdir = value();
+        } else if (arg == "--keep") {
+            o.keep = true;
+        } else {
+            throw std::invalid_argument(fmt::format("unknown option '{}'", arg));
+        }
+    }
+    if (o.xsgw.empty()) {
+        throw std::invalid_argument("--xsgw PATH is required");
+    }
+    if (::access(o.xsgw.c_str(), X_OK) != 0) {
+        throw std::invalid_argument(fmt::format("--xsgw: {} is not executable", o.xsgw));
+    }
+    if (o.subscriptions == 0 || o.window == 0) {
+        throw std::invalid_argument("--subscriptions and --window must be at least 1");
+    }
+    if (o.expires < 2 || o.expires > 86400) {
+        throw std::invalid_argument("--expires must be 2..86400 (presence.subscribe_expires)");
+    }
+    if (o.rate < 0 || o.quiet_limit <= 0) {
+        throw std::invalid_argument("--rate must not be negative, --quiet-limit at least 1");
+    }
+    in_addr a{};
+    if (::inet_pton(AF_INET, o.host.c_str(), &a) != 1 || (ntohl(a.s_addr) >> 24) != 127) {
+        throw std::invalid_argument("--host must be an IPv4 loopback address (127.x.y.z)");
+    }
+    if (o.base_port < 1024 || o.base_port > 65535 - 77) {
+        throw std::invalid_argument("--base-port must be 1024..65458");
+    }
+    return o;
+}
+
+// ---------------------------------------------------------------- small helpers
+
+std::string random_hex(std::size_t bytes) {
+    std::random_device rd;
+    std::string out;
+    for (std::size_t i = 0; i < bytes; ++i) {
+        fmt::format_to(std::back_inserter(out), "{:02x}", rd() & 0xffU);
+    }
+    return out;
+}
+
+/// XEP-0114 §3: lowercase hex SHA-1 of stream id + secret.
+std::string handshake_digest(std::string_view id, std::string_view secret) {
+    const std::string input = std::string(id) + std::string(secret);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_Digest(input.data(), input.size(), md, &len, EVP_sha1(), nullptr) != 1) {
+        throw std::runtime_error("SHA-1 failed");
+    }
+    std::string hex;
+    for (unsigned int i = 0; i < len; ++i) {
+        fmt::format_to(std::back_inserter(hex), "{:02x}", md[i]);
+    }
+    return hex;
+}
+
+std::uint32_t hash_of(std::string_view s) {
+    std::uint32_t h = 2166136261U; // FNV-1a
+    for (const char c : s) {
+        h = (h ^ static_cast<unsigned char>(c)) * 16777619U;
+    }
+    return h;
+}
+
+/// The decimal number right after `prefix` at the start of `text`, if any.
+std::optional<std::uint32_t> number_after(std::string_view text, std::string_view prefix) {
+    if (!text.starts_with(prefix)) {
+        return std::nullopt;
+    }
+    const std::string_view digits = text.substr(prefix.size());
+    std::uint32_t value = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (ec != std::errc() || end == digits.data()) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+sockaddr_in address_of(const std::string& host, std::uint16_t port) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    ::inet_pton(AF_INET, host.c_str(), &a.sin_addr);
+    return a;
+}
+
+/// A non-blocking socket bound to host:port (SO_REUSEADDR: the previous run's TIME_WAIT).
+Fd bound_socket(int type, const std::string& host, std::uint16_t port) {
+    Fd fd(::socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
+        throw std::runtime_error(fmt::format("socket: {}", std::strerror(errno)));
+    }
+    const int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    const sockaddr_in a = address_of(host, port);
+    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+        throw std::runtime_error(
+            fmt::format("bind {}:{}: {} (--base-port)", host, port, std::strerror(errno)));
+    }
+    return fd;
+}
+
+void grow_buffers(int fd) {
+    // Root may exceed net.core.rmem_max; others get what the limit allows.
+    const int bytes = 16 << 20;
+    if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0) {
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+    }
+    if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) != 0) {
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+    }
+}
+
+/// CPU seconds this benchmark process has used so far.
+double own_cpu_seconds() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+/// GET http://host:port/metrics and the value of the sample `name` (with its labels), or
+/// nullopt when the listener does not answer within 5 s or has no such sample.
+std::optional<double> fetch_metric(const std::string& host, std::uint16_t port,
+                                   std::string_view name) {
+    const Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    const sockaddr_in a = address_of(host, port);
+    const timeval timeout{5, 0};
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+        return std::nullopt;
+    }
+    const std::string request = "GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n";
+    if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) < 0) {
+        return std::nullopt;
+    }
+    std::string response;
+    std::array<char, 16384> buf{};
+    for (;;) {
+        const ssize_t n = ::recv(fd.get(), buf.data(), buf.size(), 0);
+        if (n <= 0) {
+            break;
+        }
+        response.append(buf.data(), static_cast<std::size_t>(n));
+    }
+    const std::string needle = "\n" + std::string(name) + " ";
+    const std::size_t at = response.find(needle);
+    if (at == std::string::npos) {
+        return std::nullopt;
+    }
+    return std::strtod(response.c_str() + at + needle.size(), nullptr);
+}
+
+/// Where nua (Sofia-SIP 1.12, nua_dialog_usage_set_refresh) puts the refresh of a
+/// subscription granted for `expires` seconds: a whole number of seconds drawn uniformly in
+/// [min, max] after the grant, run by nua's 1-second timer.
+struct RefreshRange {
+    std::uint32_t min = 0;
+    std::uint32_t max = 0;
+};
+
+RefreshRange nua_refresh_range(std::uint32_t expires) {
+    if (expires > 90 && expires < 300) {
+        return {expires - 60, expires - 30}; // 30..60 s before the end
+    }
+    const std::uint32_t min = std::max<std::uint32_t>((expires + 2) / 4, 1);
+    return {min, (expires + 2) / 4 + (expires + 1) / 2}; // 25 %..75 %
+}
+
+// ---------------------------------------------------------------- one run
+
+/// One subscription as both fake peers see it; index i: user u<i>, contact c<i>.
+struct Subscription {
+    std::int64_t requested = 0;  ///< the subscribe stanza written
+    std::int64_t first_sip = 0;  ///< the first SUBSCRIBE read
+    std::int64_t subscribed = 0; ///< <presence type='subscribed'/> read
+    std::int64_t available = 0;  ///< the first available presence read
+    std::int64_t last_grant = 0; ///< the last active NOTIFY sent (nua's refresh timer starts)
+    std::string call_id;
+    std::string gateway_from;       ///< the SUBSCRIBE's From, with xsgw's tag: our NOTIFYs' To
+    std::string gateway_contact;    ///< the SUBSCRIBE's Contact URI: our NOTIFYs' Request-URI
+    std::uint32_t last_branch = 0;  ///< hash of the Via branch of the last SUBSCRIBE answered
+    std::uint32_t notify_cseq = 0;  ///< CSeq of our last NOTIFY
+    std::uint32_t pending_cseq = 0; ///< that NOTIFY while it awaits a final response; 0: none
+    std::int64_t pending_sent = 0;  ///< its first transmission
+    bool pending_final = false;     ///< it says terminated
+    std::uint32_t refreshes = 0;    ///< refresh SUBSCRIBEs (new transactions, Expires > 0)
+    bool done = false;              ///< subscribed and available both read
+};
+
+/// Counts that no single subscription holds.
+struct Anomalies {
+    std::uint64_t subscribe_retransmits = 0; ///< xsgw's SUBSCRIBE retransmissions reaching us
+    std::uint64_t notify_retransmits = 0;    ///< our NOTIFY retransmissions
+    std::uint64_t notify_timeouts = 0;       ///< NOTIFYs without a final response in Timer F
+    std::uint64_t notify_refused = 0;        ///< NOTIFYs answered >= 300 before SIGTERM
+    std::uint64_t notify_refused_at_end = 0; ///< and after it
+    std::uint64_t new_dialogs = 0;           ///< a second initial SUBSCRIBE for a contact
+    std::uint64_t unknown_dialog = 0;        ///< in-dialog SUBSCRIBE for a Call-ID we do not know
+    std::uint64_t fetches = 0;               ///< SUBSCRIBE Expires: 0 outside a dialog
+    std::uint64_t unexpected_sip = 0;        ///< other requests or unreadable datagrams
+    std::uint64_t unexpected_xmpp = 0;       ///< stanzas the benchmark did not cause
+    std::uint64_t misrouted = 0;             ///< presence whose from does not match its to
+    std::uint64_t unsubscribed = 0;          ///< `unsubscribed` stanzas (xsgw gave up)
+    std::uint64_t errors = 0;                ///< presence errors
+    std::uint64_t unavailable = 0;           ///< unavailable presence stanzas
+    std::string first_refusal;               ///< what the first of those said
+};
+
+/// CPU time of xsgw at one moment.
+struct CpuSample {
+    std::int64_t at = 0;
+    double cpu = 0;
+};
+
+/// Everything measured in one run of one size.
+struct RunReport {
+    std::uint32_t n = 0;
+    RefreshRange range;
+    std::uint16_t notifier_port = 0;
+    std::string failure; ///< empty unless the gateway failed
+    std::string log_path;
+    long log_lines = 0;
+    std::string exit_description;
+    bool clean_exit = false;
+
+    double probe_ms = 0;
+    // set-up
+    std::uint32_t set_up = 0; ///< subscriptions of the N that came up
+    double setup_seconds = 0; ///< first stanza written to last completion
+    double setup_cpu = 0;
+    double bench_setup_cpu = 0;
+    std::vector<double> setup_latencies_ms; ///< stanza written -> available read, sorted
+    std::uint64_t refreshes_during_setup = 0;
+    // memory, KiB
+    std::optional<long> rss_before, rss_after_setup, rss_end, hwm_end;
+    std::optional<long> anon_before, anon_after_setup, anon_end;
+    std::optional<double> metric_subscriptions;
+    // observation
+    std::int64_t observe_start = 0;
+    std::int64_t observe_end = 0;
+    std::vector<std::int64_t> refresh_times;  ///< in the observation span, ns absolute
+    std::vector<std::int64_t> refresh_delays; ///< since the grant before, every refresh seen
+    std::vector<std::int64_t> grants;         ///< every active NOTIFY sent (absolute ns)
+    std::vector<CpuSample> cpu_samples;       ///< xsgw's CPU, about once a second
+    double observe_cpu = 0;
+    std::uint32_t refreshed_at_least_once = 0;
+    // shutdown
+    double shutdown_seconds = 0;
+    std::uint32_t unsubscribed_at_end = 0;
+    std::uint64_t unavailable_at_end = 0;
+    std::optional<std::uint64_t> gateway_drops, notifier_drops;
+    Anomalies anomalies;
+    /// SUBSCRIBE and NOTIFY retransmissions by phase: set-up (with the probe), observation,
+    /// shutdown.
+    std::array<std::uint64_t, 3> subscribe_retransmits{};
+    std::array<std::uint64_t, 3> notify_retransmits{};
+    std::uint64_t xmpp_presences = 0; ///< available presence stanzas read in all
+    std::uint64_t notifies_sent = 0;
+
+    bool ok() const {
+        return failure.empty() && set_up == n && anomalies.notify_timeouts == 0 &&
+               anomalies.notify_refused == 0 && anomalies.unsubscribed == 0 &&
+               anomalies.errors == 0 && clean_exit;
+    }
+};
+
+/// One xsgw process and the peers the benchmark plays around it, for one size.
+class Session {
+public:
+    Session(const Options& options, std::uint32_t n, const std::string& workdir)
+        : options_(options), run_id_(random_hex(4)), secret_(random_hex(16)),
+          stream_id_(random_hex(8)), xmpp_port_(options.base_port),
+          sip_port_(static_cast<std::uint16_t>(options.base_port + 60)),
+          notifier_port_(static_cast<std::uint16_t>(options.base_port + 70)),
+          metrics_port_(static_cast<std::uint16_t>(options.base_port + 77)), subs_(n + 1) {
+        listen_ = bound_socket(SOCK_STREAM, options.host, xmpp_port_);
+        if (::listen(listen_.get(), 4) != 0) {
+            throw std::runtime_error(fmt::format("listen: {}", std::strerror(errno)));
+        }
+        notifier_ = bound_socket(SOCK_DGRAM, options.host, notifier_port_);
+        grow_buffers(notifier_.get());
+        notifier_uri_host_ = fmt::format("{}:{}", options.host, notifier_port_);
+        const std::string extra =
+            fmt::format(R"([presence]
+subscribe_expires = {}
+max_per_user = 10
+max_total = {}
+
+[metrics]
+listen = "{}:{}"
+)",
+                        options.expires, n + 1000, options.host, metrics_port_);
+        GatewaySettings settings{options.xsgw,
+                                 workdir,
+                                 fmt::format("xsgw-presence-{}", n),
+                                 xmpp_port_,
+                                 sip_port_,
+                                 secret_,
+                                 std::string(component),
+                                 std::string(sip_domain)};
+        settings.host = options.host;
+        settings.extra_config = extra;
+        gateway_ = std::make_unique<GatewayProcess>(std::move(settings));
+        gateway_addr_ = address_of(options.host, sip_port_);
+    }
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+    Session(Session&&) = delete;
+    Session& operator=(Session&&) = delete;
+    ~Session() = default;
+
+    /// Starts xsgw and waits until its link is up and it answers a ping through it.
+    void start() {
+        gateway_->start();
+        const std::int64_t deadline = now_ns() + 15 * sec;
+        while (!ready_) {
+            const std::int64_t left = deadline - now_ns();
+            if (left <= 0) {
+                throw GatewayFailure(state_ == LinkState::no_connection
+                                         ? "xsgw did not connect to the XMPP port within 15 s"
+                                         : "xsgw's component link did not come up within 15 s");
+            }
+            poll_once(left);
+            flush_xmpp();
+        }
+    }
+
+    /// Sets up subscriptions [begin, end): at most `window` outstanding, at most `rate`/s.
+    /// Returns when all came up or nothing moved for `quiet_limit`.
+    void set_up(std::uint32_t begin, std::uint32_t end, std::uint32_t window, double rate,
+                std::int64_t quiet_limit) {
+        begin_ = begin;
+        end_ = end;
+        completed_ = 0;
+        std::uint32_t next = begin;
+        const std::int64_t start = now_ns();
+        const auto interval = rate > 0 ? static_cast<std::int64_t>(1e9 / rate) : 0;
+        last_progress_ = start;
+        const std::uint32_t count = end - begin;
+        for (;;) {
+            std::int64_t now = now_ns();
+            std::int64_t due = 0;
+            while (next < end && (next - begin) - completed_ < window) {
+                due = start + static_cast<std::int64_t>(next - begin) * interval;
+                if (now < due) {
+                    break;
+                }
+                request(next, now);
+                ++next;
+            }
+            flush_xmpp();
+            if (completed_ == count || now - last_progress_ > quiet_limit) {
+                break;
+            }
+            std::int64_t wait = last_progress_ + quiet_limit - now;
+            if (next < end && (next - begin) - completed_ < window) {
+                wait = std::min(wait, due - now);
+            }
+            poll_once(std::max<std::int64_t>(wait, 0));
+        }
+    }
+
+    /// Serves the SIP and XMPP sides until `until` (absolute ns), sampling xsgw's CPU each
+    /// second into `samples`.
+    void serve_until(std::int64_t until, std::vector<CpuSample>* samples) {
+        std::int64_t next_sample = now_ns();
+        for (;;) {
+            const std::int64_t now = now_ns();
+            if (samples != nullptr && now >= next_sample) {
+                if (auto cpu = gateway_->cpu_seconds()) {
+                    samples->push_back({now, *cpu});
+                }
+                next_sample += sec;
+            }
+            if (now >= until) {
+                return;
+            }
+            std::int64_t wait = until - now;
+            if (samples != nullptr) {
+                wait = std::min(wait, std::max<std::int64_t>(next_sample - now, 0));
+            }
+            poll_once(wait);
+            flush_xmpp();
+        }
+    }
+
+    /// SIGTERM to xsgw, answering its unSUBSCRIBEs until it exits (at most 30 s); true when it
+    /// exited 0.
+    bool stop_serving() {
+        if (gateway_->pid() > 0 && !gateway_->exited()) {
+            stopping_ = true;
+            ::kill(gateway_->pid(), SIGTERM);
+            const std::int64_t deadline = now_ns() + 30 * sec;
+            while (!gateway_->exited() && now_ns() < deadline) {
+                try {
+                    poll_once(std::min<std::int64_t>(deadline - now_ns(), 100 * ms));
+                    flush_xmpp();
+                } catch (const GatewayFailure&) {
+                    // Its exit is what we wait for here.
+                }
+            }
+        }
+        return gateway_->stop(std::chrono::seconds(5));
+    }
+
+    const Subscription& subscription(std::uint32_t i) const { return subs_[i]; }
+    GatewayProcess& gateway() { return *gateway_; }
+    const Anomalies& anomalies() const { return anomalies_; }
+    std::uint16_t sip_port() const { return sip_port_; }
+    std::uint16_t notifier_port() const { return notifier_port_; }
+    std::uint16_t metrics_port() const { return metrics_port_; }
+    std::uint64_t xmpp_presences() const { return xmpp_presences_; }
+    std::uint64_t notifies_sent() const { return notifies_sent_; }
+
+    /// From now on refreshes are recorded in `times` (the observation span).
+    void record_refreshes(std::vector<std::int64_t>* times) { refresh_times_ = times; }
+    /// Every refresh's delay since the grant before it, and every grant.
+    void record_delays(std::vector<std::int64_t>* delays, std::vector<std::int64_t>* grants) {
+        refresh_delays_ = delays;
+        grants_ = grants;
+    }
+    /// Refresh SUBSCRIBEs seen so far (new transactions in a dialog, Expires > 0).
+    std::uint64_t refreshes() const { return refreshes_; }
+    /// Unavailable presence stanzas read so far.
+    std::uint64_t unavailable() const { return anomalies_.unavailable; }
+    /// unSUBSCRIBEs seen (in-dialog SUBSCRIBE Expires: 0).
+    std::uint32_t unsubscribes() const { return unsubscribes_; }
+
+private:
+    enum class LinkState { no_connection, awaiting_stream, awaiting_handshake, up };
+
+    // ------------------------------------------------ loop
+
+    void poll_once(std::int64_t wait_ns) {
+        if (!retransmit_queue_.empty()) {
+            wait_ns = std::min(wait_ns,
+                               std::max<std::int64_t>(retransmit_queue_.top().due - now_ns(), 0));
+        }
+        std::array<pollfd, 4> fds{{
+            {listen_.get(), POLLIN, 0},
+            {xmpp_.get(), static_cast<short>(POLLIN | (xmpp_out_.empty() ? 0 : POLLOUT)), 0},
+            {notifier_.get(), POLLIN, 0},
+            {gateway_->exit_fd(), POLLIN, 0},
+        }};
+        const timespec ts{static_cast<time_t>(wait_ns / sec), static_cast<long>(wait_ns % sec)};
+        if (::ppoll(fds.data(), fds.size(), &ts, nullptr) < 0) {
+            if (errno == EINTR) {
+                return;
+            }
+            throw std::runtime_error(fmt::format("ppoll: {}", std::strerror(errno)));
+        }
+        if (fds[0].revents != 0) {
+            accept_link();
+        }
+        if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+            read_xmpp();
+        }
+        if (fds[1].revents & POLLOUT) {
+            flush_xmpp();
+        }
+        if (fds[2].revents & POLLIN) {
+            read_sip();
+        }
+        retransmit_due(now_ns());
+        if (fds[3].revents != 0) {
+            gateway_->exited();
+            throw GatewayFailure(
+                fmt::format("xsgw ended unexpectedly: {}", gateway_->exit_description()));
+        }
+    }
+
+    void complete_if_done(std::uint32_t i, std::int64_t now) {
+        Subscription& s = subs_[i];
+        if (s.done || s.subscribed == 0 || s.available == 0) {
+            return;
+        }
+        s.done = true;
+        last_progress_ = now;
+        if (i >= begin_ && i < end_) {
+            ++completed_;
+        }
+    }
+
+    // ------------------------------------------------ XMPP server side
+
+    void accept_link() {
+        Fd conn(::accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        if (!conn) {
+            return;
+        }
+        if (xmpp_) {
+            throw GatewayFailure("xsgw opened a second XMPP connection (did the first fail?)");
+        }
+        const int one = 1;
+        ::setsockopt(conn.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        xmpp_ = std::move(conn);
+        listen_.reset(); // a reconnect would be a failure of the run: nobody to accept it
+        state_ = LinkState::awaiting_stream;
+    }
+
+    void read_xmpp() {
+        std::array<char, 65536> buf{};
+        for (int i = 0; i < 16 && xmpp_; ++i) {
+            const ssize_t n = ::recv(xmpp_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
+            if (n > 0) {
+                splitter_.feed({buf.data(), static_cast<std::size_t>(n)});
+                drain_xmpp(now_ns());
+                if (static_cast<std::size_t>(n) < buf.size()) {
+                    return;
+                }
+                continue;
+            }
+            if (n == 0) {
+                if (stopping_) {
+                    xmpp_.reset(); // what it does on SIGTERM
+                    return;
+                }
+                throw GatewayFailure("xsgw closed the XMPP connection");
+            }
+            if (errno == EAGAIN || errno == EINTR) {
+                return;
+            }
+            if (stopping_) {
+                xmpp_.reset();
+                return;
+            }
+            throw GatewayFailure(fmt::format("XMPP connection: {}", std::strerror(errno)));
+        }
+    }
+
+    void drain_xmpp(std::int64_t now) {
+        for (;;) {
+            const XmlStreamSplitter::Event event = splitter_.next();
+            switch (event.kind) {
+            case XmlStreamSplitter::Kind::need_more:
+                return;
+            case XmlStreamSplitter::Kind::stream_open:
+                on_stream_open(event.text);
+                break;
+            case XmlStreamSplitter::Kind::element:
+                on_element(event.text, now);
+                break;
+            case XmlStreamSplitter::Kind::stream_close:
+                if (stopping_) {
+                    xmpp_out_ += "</stream:stream>";
+                    break;
+                }
+                throw GatewayFailure("xsgw closed its XMPP stream");
+            case XmlStreamSplitter::Kind::malformed:
+                throw GatewayFailure(
+                    fmt::format("xsgw sent XML the benchmark cannot follow: {}", event.text));
+            }
+        }
+    }
+
+    void on_stream_open(std::string_view header) {
+        if (state_ != LinkState::awaiting_stream) {
+            throw GatewayFailure("second stream header on the XMPP connection");
+        }
+        if (attribute(header, "to") != component) {
+            throw GatewayFailure(
+                fmt::format("xsgw opened a stream to the wrong domain: {}", header));
+        }
+        fmt::format_to(std::back_inserter(xmpp_out_),
+                       "<?xml version='1.0'?><stream:stream "
+                       "xmlns:stream='http://etherx.jabber.org/streams' "
+                       "xmlns='jabber:component:accept' from='{}' id='{}'>",
+                       component, stream_id_);
+        state_ = LinkState::awaiting_handshake;
+    }
+
+    void on_element(std::string_view element, std::int64_t now) {
+        const std::string_view name = element_name(element);
+        if (state_ == LinkState::awaiting_handshake) {
+            on_handshake(element, name);
+            return;
+        }
+        if (name == "presence") {
+            on_presence(element, now);
+        } else if (name == "iq" && attribute(element, "id") == ready_id) {
+            ready_ = attribute(element, "type") == "result";
+            if (!ready_) {
+                throw GatewayFailure(fmt::format("xsgw did not answer the ping: {}", element));
+            }
+        } else if (attribute(element, "to") == component) {
+            // The server's routing: a stanza to the component's own domain (its keepalive ping)
+            // goes back to the component.
+            xmpp_out_.append(element);
+        } else {
+            ++anomalies_.unexpected_xmpp;
+        }
+    }
+
+    void on_handshake(std::string_view element, std::string_view name) {
+        const std::size_t open_end = element.find('>');
+        const std::size_t close = element.rfind("</");
+        const std::string_view digest =
+            name == "handshake" && open_end != std::string_view::npos && close > open_end
+                ? element.substr(open_end + 1, close - open_end - 1)
+                : std::string_view();
+        if (digest != handshake_digest(stream_id_, secret_)) {
+            xmpp_out_ += "<stream:error><not-authorized "
+                         "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"
+                         "</stream:stream>";
+            flush_xmpp();
+            throw GatewayFailure(fmt::format(
+                "xsgw's handshake is not SHA-1(id + secret) in lowercase hex: {}", element));
+        }
+        xmpp_out_ += "<handshake/>";
+        state_ = LinkState::up;
+        // Proves the link is up on xsgw's side: it answers stanzas only after <handshake/>.
+        fmt::format_to(
+            std::back_inserter(xmpp_out_),
+            "<iq type='get' id='{}' from='{}' to='{}'><ping xmlns='urn:xmpp:ping'/></iq>", ready_id,
+            xmpp_domain, component);
+    }
+
+    void on_presence(std::string_view element, std::int64_t now) {
+        const std::string_view to = attribute(element, "to").value_or("");
+        const std::string_view from = attribute(element, "from").value_or("");
+        const std::optional<std::uint32_t> user = number_after(to, "u");
+        const std::optional<std::uint32_t> contact = number_after(from, "c");
+        const std::string_view type = attribute(element, "type").value_or("");
+        if (!user || *user >= subs_.size() || subs_[*user].requested == 0) {
+            ++anomalies_.unexpected_xmpp;
+            return;
+        }
+        if (!contact || *contact != *user || to != fmt::format("u{}@{}", *user, xmpp_domain)) {
+            ++anomalies_.misrouted;
+            return;
+        }
+        Subscription& s = subs_[*user];
+        if (type == "subscribed") {
+            if (s.subscribed == 0) {
+                s.subscribed = now;
+            }
+        } else if (type.empty()) {
+            ++xmpp_presences_;
+            if (s.available == 0) {
+                s.available = now;
+            }
+        } else if (type == "unavailable") {
+            ++anomalies_.unavailable;
+        } else {
+            if (type == "unsubscribed") {
+                ++anomalies_.unsubscribed;
+            } else if (type == "error") {
+                ++anomalies_.errors;
+            } else {
+                ++anomalies_.unexpected_xmpp;
+            }
+            if (anomalies_.first_refusal.empty()) {
+                anomalies_.first_refusal = std::string(element.substr(0, 600));
+            }
+            last_progress_ = now;
+            return;
+        }
+        complete_if_done(*user, now);
+    }
+
+    void request(std::uint32_t i, std::int64_t now) {
+        subs_[i].requested = now;
+        // sip:c<i>@HOST:PORT as a contact JID: ':' escaped as \3a (XEP-0106).
+        fmt::format_to(std::back_inserter(xmpp_out_),
+                       "<presence type='subscribe' from='u{}@{}' to='c{}*{}\\3a{}@{}'/>", i,
+                       xmpp_domain, i, options_.host, notifier_port_, component);
+    }
+
+    void flush_xmpp() {
+        while (!xmpp_out_.empty() && xmpp_) {
+            const ssize_t n = ::send(xmpp_.get(), xmpp_out_.data(), xmpp_out_.size(),
+                                     MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n > 0) {
+                xmpp_out_.erase(0, static_cast<std::size_t>(n));
+                continue;
+            }
+            if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+                return;
+            }
+            if (stopping_) {
+                xmpp_.reset(); // xsgw closed its end on SIGTERM
+                xmpp_out_.clear();
+                return;
+            }
+            throw GatewayFailure(fmt::format("XMPP connection: {}", std::strerror(errno)));
+        }
+    }
+
+    // ------------------------------------------------ SIP notifier
+
+    void read_sip() {
+        std::array<char, 65536> buf{};
+        for (int k = 0; k < 512; ++k) {
+            sockaddr_in from{};
+            socklen_t len = sizeof from;
+            const ssize_t n = ::recvfrom(notifier_.get(), buf.data(), buf.size(), MSG_DONTWAIT,
+                                         reinterpret_cast<sockaddr*>(&from), &len);
+            if (n < 0) {
+                return;
+            }
+            const std::int64_t now = now_ns();
+            const std::string_view datagram(buf.data(), static_cast<std::size_t>(n));
+            const std::optional<SipMessage> m = parse_sip(datagram);
+            if (!m) {
+                ++anomalies_.unexpected_sip;
+                continue;
+            }
+            gateway_addr_ = from;
+            if (!m->is_request()) {
+                on_notify_response(*m);
+            } else if (m->method() == "SUBSCRIBE") {
+                on_subscribe(*m, now);
+            } else if (m->method() != "ACK") {
+                ++anomalies_.unexpected_sip;
+                send_sip(sip_response(*m, 501, "Not Implemented", "bench"));
+            }
+        }
+    }
+
+    void send_sip(const std::string& text) {
+        // A full socket buffer only delays things: xsgw retransmits its SUBSCRIBE, and our
+        // NOTIFY retransmission timer sends the NOTIFY again.
+        ::sendto(notifier_.get(), text.data(), text.size(), MSG_DONTWAIT,
+                 reinterpret_cast<const sockaddr*>(&gateway_addr_), sizeof gateway_addr_);
+    }
+
+    static std::string_view uri_in(std::string_view header) {
+        const std::size_t lt = header.find('<');
+        if (lt != std::string_view::npos) {
+            const std::size_t gt = header.find('>', lt);
+            return header.substr(lt + 1, gt == std::string_view::npos ? gt : gt - lt - 1);
+        }
+        return header.substr(0, header.find(';'));
+    }
+
+    std::string to_tag(std::uint32_t i) const { return fmt::format("b{}", i); }
+
+    void on_subscribe(const SipMessage& m, std::int64_t now) {
+        const std::optional<std::uint32_t> index = number_after(m.request_uri(), "sip:c");
+        const std::string_view call_id = m.header("call-id").value_or("");
+        const std::string_view to = m.header("to").value_or("");
+        const std::string_view event = m.header("event").value_or("");
+        std::uint32_t expires = options_.expires;
+        if (auto e = m.header("expires")) {
+            expires = number_after(*e, "").value_or(options_.expires);
+        }
+        if (!index || *index >= subs_.size()) {
+            ++anomalies_.unexpected_sip;
+            send_sip(sip_response(m, 404, "Not Found", "bench"));
+            return;
+        }
+        if (!event.starts_with("presence")) {
+            ++anomalies_.unexpected_sip;
+            send_sip(sip_response(m, 489, "Bad Event", "bench"));
+            return;
+        }
+        const std::uint32_t i = *index;
+        Subscription& s = subs_[i];
+        const std::uint32_t branch = hash_of(via_branch(m.header("via").value_or("")));
+        const bool in_dialog = to.find(";tag=") != std::string_view::npos;
+        if (in_dialog && call_id != s.call_id) {
+            ++anomalies_.unknown_dialog;
+            send_sip(sip_response(m, 481, "Call/Transaction Does Not Exist", to_tag(i)));
+            return;
+        }
+        const bool same_dialog = call_id == s.call_id;
+        const std::uint32_t granted = std::min(expires, options_.expires);
+        const std::string extra =
+            fmt::format("Contact: <sip:c{}@{}>\r\nExpires: {}\r\n", i, notifier_uri_host_, granted);
+        if (same_dialog && branch == s.last_branch) {
+            // xsgw's retransmission of a request answered already: the same answer again.
+            ++anomalies_.subscribe_retransmits;
+            send_sip(sip_response(m, 200, "OK", to_tag(i), extra));
+            return;
+        }
+        if (!in_dialog) {
+            if (expires == 0) {
+                ++anomalies_.fetches;
+            }
+            if (!s.call_id.empty()) {
+                ++anomalies_.new_dialogs; // xsgw subscribed again afresh
+            }
+            s.call_id = std::string(call_id);
+            s.gateway_from = std::string(m.header("from").value_or(""));
+            s.gateway_contact = std::string(uri_in(m.header("contact").value_or("")));
+            s.notify_cseq = 0;
+            if (s.first_sip == 0) {
+                s.first_sip = now;
+            }
+        } else if (expires > 0) {
+            ++s.refreshes;
+            ++refreshes_;
+            if (refresh_times_ != nullptr) {
+                refresh_times_->push_back(now);
+            }
+            if (refresh_delays_ != nullptr && s.last_grant != 0) {
+                refresh_delays_->push_back(now - s.last_grant);
+            }
+        }
+        s.last_branch = branch;
+        send_sip(sip_response(m, 200, "OK", to_tag(i), extra));
+        if (expires == 0) {
+            if (in_dialog) {
+                ++unsubscribes_;
+            }
+            send_notify(i, true, now);
+            return;
+        }
+        send_notify(i, false, now);
+    }
+
+    void send_notify(std::uint32_t i, bool final, std::int64_t now) {
+        Subscription& s = subs_[i];
+        s.notify_cseq += 1;
+        s.pending_cseq = s.notify_cseq;
+        s.pending_sent = now;
+        s.pending_final = final;
+        if (!final) {
+            s.last_grant = now;
+            if (grants_ != nullptr) {
+                grants_->push_back(now);
+            }
+        }
+        ++notifies_sent_;
+        send_sip(notify_text(i));
+        retransmit_queue_.push({now + timer_t1, timer_t1, i, s.pending_cseq});
+    }
+
+    std::string notify_text(std::uint32_t i) const {
+        const Subscription& s = subs_[i];
+        const std::string entity = fmt::format("sip:c{}@{}", i, notifier_uri_host_);
+        const std::string body = s.pending_final
+                                     ? std::string()
+                                     : fmt::format("<?xml version='1.0' encoding='UTF-8'?>\r\n"
+                                                   "<presence xmlns='urn:ietf:params:xml:ns:pidf' "
+                                                   "entity='{}'><tuple id='{}'><status><basic>open"
+                                                   "</basic></status></tuple></presence>\r\n",
+                                                   entity, pidf_tuple);
+        const std::string state = s.pending_final
+                                      ? std::string("terminated;reason=timeout")
+                                      : fmt::format("active;expires={}", options_.expires);
+        std::string text =
+            fmt::format("NOTIFY {} SIP/2.0\r\n"
+                        "Via: SIP/2.0/UDP {};branch=z9hG4bK{}-{}-{}\r\n"
+                        "Max-Forwards: 70\r\n"
+                        "From: <{}>;tag={}\r\n"
+                        "To: {}\r\n"
+                        "Call-ID: {}\r\n"
+                        "CSeq: {} NOTIFY\r\n"
+                        "Contact: <{}>\r\n"
+                        "Event: presence\r\n"
+                        "Subscription-State: {}\r\n",
+                        s.gateway_contact, notifier_uri_host_, run_id_, i, s.pending_cseq, entity,
+                        to_tag(i), s.gateway_from, s.call_id, s.pending_cseq, entity, state);
+        if (!body.empty()) {
+            text += "Content-Type: application/pidf+xml\r\n";
+        }
+        fmt::format_to(std::back_inserter(text), "Content-Length: {}\r\n\r\n{}", body.size(), body);
+        return text;
+    }
+
+    void on_notify_response(const SipMessage& m) {
+        const std::string_view branch = via_branch(m.header("via").value_or(""));
+        const std::string prefix = fmt::format("z9hG4bK{}-", run_id_);
+        const std::optional<std::uint32_t> i = number_after(branch, prefix);
+        if (!i || *i >= subs_.size() || m.status() < 200) {
+            if (!i || *i >= subs_.size()) {
+                ++anomalies_.unexpected_sip;
+            }
+            return;
+        }
+        const std::string_view rest = branch.substr(prefix.size() + fmt::formatted_size("{}", *i));
+        const std::optional<std::uint32_t> cseq = number_after(rest, "-");
+        Subscription& s = subs_[*i];
+        if (!cseq || *cseq != s.pending_cseq) {
+            return; // the answer to a retransmission, or to a NOTIFY a newer one replaced
+        }
+        s.pending_cseq = 0;
+        if (m.status() >= 300 && stopping_) {
+            ++anomalies_.notify_refused_at_end; // xsgw's nua is going down with its dialogs
+        } else if (m.status() >= 300) {
+            ++anomalies_.notify_refused;
+            if (anomalies_.first_refusal.empty()) {
+                anomalies_.first_refusal =
+                    fmt::format("NOTIFY to c{}: {}", *i, std::string(m.start_line));
+            }
+        }
+    }
+
+    struct Retransmission {
+        std::int64_t due;
+        std::int64_t interval;
+        std::uint32_t index;
+        std::uint32_t cseq;
+        bool operator>(const Retransmission& other) const { return due > other.due; }
+    };
+
+    void retransmit_due(std::int64_t now) {
+        while (!retransmit_queue_.empty() && retransmit_queue_.top().due <= now) {
+            Retransmission r = retransmit_queue_.top();
+            retransmit_queue_.pop();
+            Subscription& s = subs_[r.index];
+            if (s.pending_cseq != r.cseq) {
+                continue; // answered, or replaced by a newer NOTIFY
+            }
+            if (now - s.pending_sent >= timer_f) {
+                ++anomalies_.notify_timeouts;
+                s.pending_cseq = 0;
+                continue;
+            }
+            ++anomalies_.notify_retransmits;
+            send_sip(notify_text(r.index));
+            r.interval = std::min(2 * r.interval, timer_t2);
+            r.due = now + r.interval;
+            retransmit_queue_.push(r);
+        }
+    }
+
+    const Options& options_;
+    std::string run_id_;
+    std::string secret_;
+    std::string stream_id_;
+    std::uint16_t xmpp_port_;
+    std::uint16_t sip_port_;
+    std::uint16_t notifier_port_;
+    std::uint16_t metrics_port_;
+    std::string notifier_uri_host_;
+
+    Fd listen_;
+    Fd xmpp_;
+    Fd notifier_;
+    sockaddr_in gateway_addr_{};
+    std::unique_ptr<GatewayProcess> gateway_;
+
+    LinkState state_ = LinkState::no_connection;
+    bool ready_ = false;
+    bool stopping_ = false; ///< SIGTERM sent: the link closing is expected
+    XmlStreamSplitter splitter_;
+    std::string xmpp_out_;
+
+    std::vector<Subscription> subs_;
+    std::uint32_t begin_ = 0;
+    std::uint32_t end_ = 0;
+    std::uint32_t completed_ = 0;
+    std::int64_t last_progress_ = 0;
+    std::priority_queue<Retransmission, std::vector<Retransmission>, std::greater<>>
+        retransmit_queue_;
+    std::vector<std::int64_t>* refresh_times_ = nullptr;
+    std::vector<std::int64_t>* refresh_delays_ = nullptr;
+    std::vector<std::int64_t>* grants_ = nullptr;
+    std::uint64_t refreshes_ = 0;
+    std::uint64_t notifies_sent_ = 0;
+    std::uint64_t xmpp_presences_ = 0;
+    std::uint32_t unsubscribes_ = 0;
+    Anomalies anomalies_;
+};
+
+// ---------------------------------------------------------------- statistics
+
+struct Summary {
+    double min = 0, mean = 0, max = 0, stddev = 0;
+    std::size_t count = 0;
+};
+
+Summary summarize(const std::vector<double>& values) {
+    Summary s;
+    s.count = values.size();
+    if (values.empty()) {
+        return s;
+    }
+    s.min = *std::min_element(values.begin(), values.end());
+    s.max = *std::max_element(values.begin(), values.end());
+    double sum = 0;
+    for (const double v : values) {
+        sum += v;
+    }
+    s.mean = sum / static_cast<double>(values.size());
+    double sq = 0;
+    for (const double v : values) {
+        sq += (v - s.mean) * (v - s.mean);
+    }
+    s.stddev = std::sqrt(sq / static_cast<double>(values.size()));
+    return s;
+}
+
+double nearest_rank(const std::vector<double>& sorted, double p) {
+    if (sorted.empty()) {
+        return std::nan("");
+    }
+    const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
+    return sorted[std::max<std::size_t>(rank, 1) - 1];
+}
+
+/// The refreshes of the observation span in 1-second buckets, and what nua's documented
+/// uniform draw would give from the grants actually made. nua draws a whole number of
+/// seconds in [min, max], adds it to the grant's wall-clock second (truncated) and refreshes
+/// at the tick of its 1-second timer in that second: each grant's refresh is uniform over a
+/// span of (max - min + 1) s. The span's place is taken from the measured mean delay (the tick
+/// phase and the time xsgw takes to walk its handles move it); only its width is nua's.
+struct Spread {
+    std::vector<double> observed;
+    std::vector<double> expected;
+    double dispersion = 0;        ///< mean of (o - e)^2 / e over buckets with e >= 5
+    double worst_sigma = 0;       ///< largest |o - e| / sqrt(e) over those buckets
+    double busiest_100ms = 0;     ///< mean share of a second's refreshes in its busiest 100 ms
+    std::size_t busy_seconds = 0; ///< seconds with >= 20 refreshes (what that mean is over)
+    double uniform_100ms = 0;     ///< the same share for refreshes spread uniformly (simulated)
+};
+
+Spread spread_of(const RunReport& r) {
+    Spread s;
+    const std::int64_t span = r.observe_end - r.observe_start;
+    const auto buckets = static_cast<std::size_t>(std::max<std::int64_t>(span / sec, 0));
+    s.observed.assign(buckets, 0);
+    s.expected.assign(buckets, 0);
+    std::vector<std::array<int, 10>> tenths(buckets, std::array<int, 10>{});
+    for (const std::int64_t t : r.refresh_times) {
+        const std::int64_t off = t - r.observe_start;
+        if (off < 0 || off / sec >= static_cast<std::int64_t>(buckets)) {
+            continue;
+        }
+        s.observed[off / sec] += 1;
+        tenths[off / sec][(off % sec) / (100 * ms)] += 1;
+    }
+    const double width = static_cast<double>(r.range.max - r.range.min + 1);
+    double centre = (r.range.min + r.range.max + 1) / 2.0 - 0.5;
+    if (!r.refresh_delays.empty()) {
+        double sum = 0;
+        for (const std::int64_t d : r.refresh_delays) {
+            sum += seconds(d);
+        }
+        centre = sum / static_cast<double>(r.refresh_delays.size());
+    }
+    for (const std::int64_t g : r.grants) {
+        const double from = seconds(g - r.observe_start) + centre - width / 2;
+        const double to = from + width;
+        for (auto k = static_cast<std::int64_t>(std::floor(std::max(from, 0.0)));
+             k < static_cast<std::int64_t>(buckets) && static_cast<double>(k) < to; ++k) {
+            const double overlap =
+                std::min(to, static_cast<double>(k + 1)) - std::max(from, static_cast<double>(k));
+            if (overlap > 0) {
+                s.expected[k] += overlap / width;
+            }
+        }
+    }
+    double sum = 0;
+    std::size_t used = 0;
+    for (std::size_t k = 0; k < buckets; ++k) {
+        if (s.expected[k] < 5) {
+            continue;
+        }
+        const double d = s.observed[k] - s.expected[k];
+        sum += d * d / s.expected[k];
+        s.worst_sigma = std::max(s.worst_sigma, std::abs(d) / std::sqrt(s.expected[k]));
+        ++used;
+    }
+    s.dispersion = used > 0 ? sum / static_cast<double>(used) : std::nan("");
+    // Sub-second bunching: how much of each second's refreshes came in its busiest tenth, set
+    // against the same figure for as many refreshes thrown uniformly at the ten tenths.
+    std::minstd_rand random(12345);
+    std::uniform_int_distribution<int> tenth(0, 9);
+    double share = 0;
+    double uniform = 0;
+    for (std::size_t k = 0; k < buckets; ++k) {
+        const int total = static_cast<int>(s.observed[k]);
+        if (total < 20) {
+            continue;
+        }
+        share += static_cast<double>(*std::max_element(tenths[k].begin(), tenths[k].end())) / total;
+        std::array<int, 10> thrown{};
+        for (int j = 0; j < total; ++j) {
+            ++thrown[tenth(random)];
+        }
+        uniform += static_cast<double>(*std::max_element(thrown.begin(), thrown.end())) / total;
+        ++s.busy_seconds;
+    }
+    if (s.busy_seconds > 0) {
+        s.busiest_100ms = share / static_cast<double>(s.busy_seconds);
+        s.uniform_100ms = uniform / static_cast<double>(s.busy_seconds);
+    }
+    return s;
+}
+
+// ---------------------------------------------------------------- one size
+
+RunReport run_size(const Options& options, std::uint32_t n, const std::string& workdir) {
+    RunReport report;
+    report.n = n;
+    report.range = nua_refresh_range(options.expires);
+    const std::uint32_t observe = options.observe.value_or(report.range.max + 10);
+    const std::string name = fmt::format("N={}", n);
+    auto note = [&](const std::string& text) { fmt::print(stderr, "{}: {}\n", name, text); };
+    Session session(options, n, workdir);
+    report.log_path = session.gateway().log_path();
+    report.notifier_port = session.notifier_port();
+    session.record_delays(&report.refresh_delays, &report.grants);
+    try {
+        session.start();
+        note(fmt::format("xsgw pid {} up, link ready (config {}, log {})", session.gateway().pid(),
+                         session.gateway().config_path(), report.log_path));
+
+        // One subscription first: the pipeline works, and lazily made state (nua's first
+        // dialog, the first transaction) is in the baseline rather than in the figure.
+        session.set_up(0, 1, 1, 0, 10 * sec);
+        const Subscription& probe = session.subscription(0);
+        if (!probe.done) {
+            throw GatewayFailure(fmt::format(
+                "the probe subscription did not come up within 10 s: SUBSCRIBE {}, subscribed "
+                "{}, available presence {}{}",
+                probe.first_sip != 0 ? "seen" : "never seen",
+                probe.subscribed != 0 ? "read" : "not read",
+                probe.available != 0 ? "read" : "not read",
+                session.anomalies().first_refusal.empty()
+                    ? std::string()
+                    : "; " + session.anomalies().first_refusal));
+        }
+        report.probe_ms = static_cast<double>(probe.available - probe.requested) / 1e6;
+        note(fmt::format("probe subscription up in {:.1f} ms", report.probe_ms));
+        session.serve_until(now_ns() + sec, nullptr); // let the probe's transactions settle
+        report.rss_before = session.gateway().status_kib("VmRSS");
+        report.anon_before = session.gateway().status_kib("RssAnon");
+
+        const std::optional<double> cpu0 = session.gateway().cpu_seconds();
+        const double bench_cpu0 = own_cpu_seconds();
+        const std::uint64_t refreshes0 = session.refreshes();
+        const std::int64_t t0 = now_ns();
+        session.set_up(1, n + 1, options.window, options.rate, options.quiet_limit);
+        std::int64_t last = 0;
+        for (std::uint32_t i = 1; i <= n; ++i) {
+            const Subscription& s = session.subscription(i);
+            if (s.done) {
+                ++report.set_up;
+                last = std::max(last, std::max(s.available, s.subscribed));
+                report.setup_latencies_ms.push_back(
+                    static_cast<double>(std::max(s.available, s.subscribed) - s.requested) / 1e6);
+            }
+        }
+        std::sort(report.setup_latencies_ms.begin(), report.setup_latencies_ms.end());
+        report.setup_seconds = seconds((last != 0 ? last : now_ns()) - t0);
+        if (const auto cpu1 = session.gateway().cpu_seconds(); cpu0 && cpu1) {
+            report.setup_cpu = *cpu1 - *cpu0;
+        }
+        report.bench_setup_cpu = own_cpu_seconds() - bench_cpu0;
+        report.refreshes_during_setup = session.refreshes() - refreshes0;
+        report.subscribe_retransmits[0] = session.anomalies().subscribe_retransmits;
+        report.notify_retransmits[0] = session.anomalies().notify_retransmits;
+        report.rss_after_setup = session.gateway().status_kib("VmRSS");
+        report.anon_after_setup = session.gateway().status_kib("RssAnon");
+        report.metric_subscriptions = fetch_metric(options.host, session.metrics_port(),
+                                                   "xsgw_presence_subscriptions{watcher=\"xmpp\"}");
+        note(fmt::format("set-up: {} of {} subscriptions up in {:.1f} s ({:.0f}/s), xsgw CPU "
+                         "{:.1f} s, RSS {} -> {} KiB",
+                         report.set_up, n, report.setup_seconds,
+                         report.set_up / std::max(report.setup_seconds, 1e-9), report.setup_cpu,
+                         report.rss_before.value_or(-1), report.rss_after_setup.value_or(-1)));
+
+        note(fmt::format("watching refreshes for {} s (nua refreshes {}..{} s after each grant)",
+                         observe, report.range.min, report.range.max));
+        report.observe_start = now_ns();
+        session.record_refreshes(&report.refresh_times);
+        session.serve_until(report.observe_start + observe * sec, &report.cpu_samples);
+        report.observe_end = now_ns();
+        session.record_refreshes(nullptr);
+        report.subscribe_retransmits[1] =
+            session.anomalies().subscribe_retransmits - report.subscribe_retransmits[0];
+        report.notify_retransmits[1] =
+            session.anomalies().notify_retransmits - report.notify_retransmits[0];
+        if (report.cpu_samples.size() >= 2) {
+            report.observe_cpu = report.cpu_samples.back().cpu - report.cpu_samples.front().cpu;
+        }
+        for (std::uint32_t i = 1; i <= n; ++i) {
+            report.refreshed_at_least_once += session.subscription(i).refreshes > 0 ? 1 : 0;
+        }
+        report.rss_end = session.gateway().status_kib("VmRSS");
+        report.anon_end = session.gateway().status_kib("RssAnon");
+        report.hwm_end = session.gateway().status_kib("VmHWM");
+        report.gateway_drops = session.gateway().udp_drops(session.sip_port());
+        report.notifier_drops = session.gateway().udp_drops(session.notifier_port());
+        note(fmt::format("observed {} refreshes in {:.1f} s; xsgw CPU {:.1f} s",
+                         report.refresh_times.size(),
+                         seconds(report.observe_end - report.observe_start), report.observe_cpu));
+    } catch (const GatewayFailure& e) {
+        report.failure = e.what();
+    }
+    const std::uint64_t unavailable0 = session.unavailable();
+    const std::int64_t stop_start = now_ns();
+    report.clean_exit = session.stop_serving();
+    report.shutdown_seconds = seconds(now_ns() - stop_start);
+    report.unsubscribed_at_end = session.unsubscribes();
+    report.unavailable_at_end = session.unavailable() - unavailable0;
+    report.exit_description = session.gateway().exit_description();
+    report.anomalies = session.anomalies();
+    report.subscribe_retransmits[2] = report.anomalies.subscribe_retransmits -
+                                      report.subscribe_retransmits[0] -
+                                      report.subscribe_retransmits[1];
+    report.notify_retransmits[2] = report.anomalies.notify_retransmits -
+                                   report.notify_retransmits[0] - report.notify_retransmits[1];
+    report.xmpp_presences = session.xmpp_presences();
+    report.notifies_sent = session.notifies_sent();
+    report.log_lines = session.gateway().log_lines();
+    if (!report.failure.empty()) {
+        const std::string tail = session.gateway().log_tail(20);
+        fmt::print(stderr, "{}: FAILED: {}\n{}: xsgw {}; last lines of {}:\n{}", name,
+                   report.failure, name, report.exit_description, report.log_path,
+                   tail.empty() ? "(empty)\n" : tail);
+    }
+    return report;
+}
+
+// ---------------------------------------------------------------- report
+
+std::string kib_per(std::optional<long> after, std::optional<long> before, std::uint32_t n) {
+    if (!after || !before || n == 0) {
+        return "-";
+    }
+    return fmt::format("{:.2f}", static_cast<double>(*after - *before) / n);
+}
+
+std::string mib(std::optional<long> kib) {
+    return kib ? fmt::format("{:.1f}", static_cast<double>(*kib) / 1024.0) : std::string("-");
+}
+
+/// Refreshes per second once every subscription refreshes on its own cycle: N over the mean
+/// delay between a grant and the refresh that follows it.
+std::optional<double> steady_rate(const RunReport& r) {
+    if (r.refresh_delays.empty()) {
+        return std::nullopt;
+    }
+    double sum = 0;
+    for (const std::int64_t d : r.refresh_delays) {
+        sum += seconds(d);
+    }
+    return static_cast<double>(r.n + 1) / (sum / static_cast<double>(r.refresh_delays.size()));
+}
+
+/// xsgw's CPU share while it held every subscription and no refresh had come yet.
+std::optional<std::pair<double, double>> idle_share(const RunReport& r) {
+    const std::int64_t first =
+        r.refresh_times.empty() ? r.observe_end : r.refresh_times.front() - sec;
+    const CpuSample* a = nullptr;
+    const CpuSample* b = nullptr;
+    for (const CpuSample& s : r.cpu_samples) {
+        if (s.at < r.observe_start + sec) {
+            continue; // the tail of the set-up
+        }
+        if (s.at > first) {
+            break;
+        }
+        if (a == nullptr) {
+            a = &s;
+        }
+        b = &s;
+    }
+    if (a == nullptr || b == nullptr || b->at - a->at < 2 * sec) {
+        return std::nullopt;
+    }
+    return std::pair{(b->cpu - a->cpu) / seconds(b->at - a->at), seconds(b->at - a->at)};
+}
+
+void print_report(const Options& options, const std::vector<RunReport>& reports) {
+    fmt::print("\nxsgw_presence_bench: {}\n", options.command_line);
+    fmt::print("xsgw {}; contacts c<i>*{}\\3a<port>@{} (numeric SIP host, no DNS), users "
+               "u<i>@{}; presence.subscribe_expires = granted Expires = {} s; set-up window {}{}; "
+               "xsgw log level warn\n",
+               options.xsgw, options.host, component, xmpp_domain, options.expires, options.window,
+               options.rate > 0 ? fmt::format(", at most {:.0f}/s", options.rate) : std::string());
+    const RefreshRange range = nua_refresh_range(options.expires);
+    fmt::print("nua (Sofia-SIP 1.12) refreshes {}..{} s after each grant ({}), on its 1-second "
+               "timer\n",
+               range.min, range.max,
+               options.expires > 90 && options.expires < 300 ? "30..60 s before expiry"
+                                                             : "25 %..75 % of it");
+    fmt::print("\n{:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>8} {:>7}\n", "N",
+               "set-up", "set-up", "CPU s/", "KiB/sub", "KiB/sub", "peak RSS", "refresh", "refresh",
+               "refresh/s", "CPU s/", "idle");
+    fmt::print("{:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>8} {:>7}\n", "", "s",
+               "subs/s", "1000 set", "set-up", "end", "MiB", "/s mean", "/s max", "steady",
+               "1000 ref", "CPU %");
+    for (const RunReport& r : reports) {
+        const double observed = seconds(r.observe_end - r.observe_start);
+        const double mean_rate =
+            observed > 0 ? static_cast<double>(r.refresh_times.size()) / observed : 0;
+        const Spread spread = spread_of(r);
+        const double max_rate = spread.observed.empty() ? 0
+                                                        : *std::max_element(spread.observed.begin(),
+                                                                            spread.observed.end());
+        const std::string cpu_per_1000 =
+            r.refresh_times.empty()
+                ? std::string("-")
+                : fmt::format("{:.3f}",
+                              r.observe_cpu * 1000.0 / static_cast<double>(r.refresh_times.size()));
+        const auto idle = idle_share(r);
+        fmt::print(
+            "{:>7} {:>7.1f} {:>7.0f} {:>8.3f} {:>8} {:>8} {:>9} {:>8.0f} {:>8.0f} {:>9} {:>8} "
+            "{:>7}\n",
+            r.n, r.setup_seconds, r.set_up / std::max(r.setup_seconds, 1e-9),
+            r.setup_cpu * 1000.0 / std::max<std::uint32_t>(r.set_up, 1),
+            kib_per(r.rss_after_setup, r.rss_before, r.n), kib_per(r.rss_end, r.rss_before, r.n),
+            mib(r.hwm_end), mean_rate, max_rate,
+            steady_rate(r) ? fmt::format("{:.0f}", *steady_rate(r)) : std::string("-"),
+            cpu_per_1000, idle ? fmt::format("{:.1f}", 100.0 * idle->first) : std::string("-"));
+    }
+    fmt::print("(KiB/sub: VmRSS growth over the baseline / N, right after set-up and at the end; "
+               "refresh/s steady: N / mean refresh delay, the load once set-up bursts have "
+               "spread out; idle: xsgw's CPU while it held them all before any refresh)\n");
+    for (const RunReport& r : reports) {
+        fmt::print("\nN={} (notifier on {}:{}):\n", r.n, options.host, r.notifier_port);
+        fmt::print("  probe: one subscription up in {:.1f} ms (stanza written -> available "
+                   "presence read)\n",
+                   r.probe_ms);
+        const double observed = seconds(r.observe_end - r.observe_start);
+        fmt::print(
+            "  set-up: {} of {} up (subscribed + available presence) in {:.2f} s; "
+            "stanza -> presence p50 {:.1f} ms, p99 {:.1f} ms, max {:.1f} ms; xsgw CPU {:.2f} "
+            "s, benchmark CPU {:.2f} s; {} refreshes during set-up; xsgw's "
+            "metrics: {} outbound subscriptions held after set-up (N + 1 probe = {})\n",
+            r.set_up, r.n, r.setup_seconds, nearest_rank(r.setup_latencies_ms, 0.5),
+            nearest_rank(r.setup_latencies_ms, 0.99),
+            r.setup_latencies_ms.empty() ? std::nan("") : r.setup_latencies_ms.back(), r.setup_cpu,
+            r.bench_setup_cpu, r.refreshes_during_setup,
+            r.metric_subscriptions ? fmt::format("{:.0f}", *r.metric_subscriptions)
+                                   : std::string("(not read)"),
+            r.n + 1);
+        fmt::print(
+            "  memory (KiB): VmRSS {} before (after 1 probe) -> {} after set-up -> {} at the "
+            "end; RssAnon {} -> {} -> {}; VmHWM {}\n",
+            r.rss_before.value_or(-1), r.rss_after_setup.value_or(-1), r.rss_end.value_or(-1),
+            r.anon_before.value_or(-1), r.anon_after_setup.value_or(-1), r.anon_end.value_or(-1),
+            r.hwm_end.value_or(-1));
+        const auto idle = idle_share(r);
+        std::string marginal;
+        if (idle && !r.refresh_times.empty()) {
+            marginal =
+                fmt::format("; less that idle share over the span: {:.3f} s per 1000 refreshes",
+                            (r.observe_cpu - idle->first * observed) * 1000.0 /
+                                static_cast<double>(r.refresh_times.size()));
+        }
+        fmt::print("  refreshes: {} in {:.1f} s of observation = {:.0f}/s; {} of {} subscriptions "
+                   "refreshed at least once; xsgw CPU {:.2f} s in that span = {:.3f} s per 1000 "
+                   "refreshes{}{}\n",
+                   r.refresh_times.size(), observed,
+                   observed > 0 ? static_cast<double>(r.refresh_times.size()) / observed : 0,
+                   r.refreshed_at_least_once, r.n, r.observe_cpu,
+                   r.refresh_times.empty()
+                       ? 0.0
+                       : r.observe_cpu * 1000.0 / static_cast<double>(r.refresh_times.size()),
+                   idle ? fmt::format("; before the first refresh (xsgw idle, holding them all) "
+                                      "it used {:.1f} % of a CPU over {:.0f} s",
+                                      100.0 * idle->first, idle->second)
+                        : std::string(),
+                   marginal);
+        // Delay after the grant: where in [min, max] nua put each refresh.
+        std::vector<double> delays;
+        delays.reserve(r.refresh_delays.size());
+        for (const std::int64_t d : r.refresh_delays) {
+            delays.push_back(seconds(d));
+        }
+        std::sort(delays.begin(), delays.end());
+        if (!delays.empty()) {
+            fmt::print("  refresh delay after the grant (NOTIFY sent): min {:.1f} s, p50 {:.1f} "
+                       "s, max {:.1f} s (nua draws {}..{} s); per 5 s:",
+                       delays.front(), nearest_rank(delays, 0.5), delays.back(), r.range.min,
+                       r.range.max);
+            const double first = std::floor(delays.front() / 5) * 5;
+            std::vector<std::size_t> bins(static_cast<std::size_t>((delays.back() - first) / 5) + 1,
+                                          0);
+            for (const double d : delays) {
+                ++bins[static_cast<std::size_t>((d - first) / 5)];
+            }
+            double from = first;
+            for (const std::size_t count : bins) {
+                fmt::print(" [{:.0f},{:.0f}) {}", from, from + 5, count);
+                from += 5;
+            }
+            fmt::print("\n");
+        }
+        const Spread s = spread_of(r);
+        const Summary all = summarize(s.observed);
+        std::vector<double> steady_obs;
+        std::vector<double> steady_exp;
+        for (std::size_t k = 0; k < s.observed.size(); ++k) {
+            if (s.expected[k] >= 5) {
+                steady_obs.push_back(s.observed[k]);
+                steady_exp.push_back(s.expected[k]);
+            }
+        }
+        const Summary busy = summarize(steady_obs);
+        const Summary model = summarize(steady_exp);
+        fmt::print("  refreshes per 1 s bucket over the {} s of observation: min {:.0f}, mean "
+                   "{:.1f}, max {:.0f}, stddev {:.1f}\n",
+                   s.observed.size(), all.min, all.mean, all.max, all.stddev);
+        fmt::print("  the {} buckets where nua's uniform draw (over {} s, placed at the mean "
+                   "delay) expects >= 5: observed min {:.0f} / mean {:.1f} / max {:.0f} / stddev "
+                   "{:.1f}; expected min {:.1f} / mean {:.1f} / max {:.1f}; sum((o-e)^2/e)/buckets "
+                   "= {:.2f} (about 1 when refreshes land where the draw puts them, far above 1 "
+                   "when they bunch), worst bucket {:.1f} sigma\n",
+                   busy.count, r.range.max - r.range.min + 1, busy.min, busy.mean, busy.max,
+                   busy.stddev, model.min, model.mean, model.max, s.dispersion, s.worst_sigma);
+        fmt::print("  within a second: the busiest 100 ms held {:.0f} % of that second's "
+                   "refreshes on average over {} seconds with >= 20 (spread evenly it would be "
+                   "{:.0f} %)\n",
+                   100.0 * s.busiest_100ms, s.busy_seconds, 100.0 * s.uniform_100ms);
+        fmt::print("  per second from the end of set-up, observed (expected):");
+        for (std::size_t k = 0; k < s.observed.size(); ++k) {
+            if (k % 10 == 0) {
+                fmt::print("\n    {:>4} s:", k);
+            }
+            fmt::print(" {:.0f}({:.0f})", s.observed[k], s.expected[k]);
+        }
+        fmt::print("\n");
+        const Anomalies& a = r.anomalies;
+        fmt::print("  checks: SUBSCRIBE retransmissions from xsgw {} (set-up / observation / "
+                   "shutdown: {}), NOTIFY retransmissions {} ({}), NOTIFYs unanswered {}, refused "
+                   "{}, re-established dialogs {}, unknown dialogs {}, fetches {}, unexpected SIP "
+                   "{} / XMPP {}, misrouted {}, unsubscribed {}, presence errors {}; {} NOTIFYs "
+                   "sent, {} available presence stanzas read; datagrams dropped at xsgw's socket "
+                   "{}, at the notifier's {}\n",
+                   a.subscribe_retransmits, fmt::join(r.subscribe_retransmits, " / "),
+                   a.notify_retransmits, fmt::join(r.notify_retransmits, " / "), a.notify_timeouts,
+                   a.notify_refused, a.new_dialogs, a.unknown_dialog, a.fetches, a.unexpected_sip,
+                   a.unexpected_xmpp, a.misrouted, a.unsubscribed, a.errors, r.notifies_sent,
+                   r.xmpp_presences,
+                   r.gateway_drops ? fmt::format("{}", *r.gateway_drops) : std::string("-"),
+                   r.notifier_drops ? fmt::format("{}", *r.notifier_drops) : std::string("-"));
+        fmt::print("  SIGTERM: xsgw {} after {:.1f} s; {} unSUBSCRIBEs (for {} subscriptions) and "
+                   "{} unavailable stanzas reached the peers; {} terminating NOTIFYs answered "
+                   ">= 300; {} log lines{}\n",
+                   r.exit_description, r.shutdown_seconds, r.unsubscribed_at_end, r.n + 1,
+                   r.unavailable_at_end, a.notify_refused_at_end, r.log_lines,
+                   r.log_lines > 0 ? " (" + r.log_path + ")" : std::string());
+        if (!a.first_refusal.empty()) {
+            fmt::print("  first refusal: {}\n", a.first_refusal);
+        }
+        if (!r.failure.empty()) {
+            fmt::print("  FAILED: {}\n", r.failure);
+        }
+    }
+}
+
+int run(const Options& options) {
+    std::string workdir = options.workdir;
+    const bool own_workdir = workdir.empty();
+    if (own_workdir) {
+        std::string tmpl = "/tmp/xsgw_presence_bench.XXXXXX";
+        if (::mkdtemp(tmpl.data()) == nullptr) {
+            throw std::runtime_error(fmt::format("mkdtemp: {}", std::strerror(errno)));
+        }
+        workdir = tmpl;
+    } else {
+        std::filesystem::create_directories(workdir);
+    }
+    std::vector<std::uint32_t> sizes;
+    if (options.also > 0 && options.also < options.subscriptions) {
+        sizes.push_back(options.also);
+    }
+    sizes.push_back(options.subscriptions);
+    std::vector<RunReport> reports;
+    reports.reserve(sizes.size());
+    for (const std::uint32_t n : sizes) {
+        reports.push_back(run_size(options, n, workdir));
+    }
+    print_report(options, reports);
+    bool ok = true;
+    for (const RunReport& r : reports) {
+        ok = ok && r.ok();
+    }
+    if (ok && own_workdir && !options.keep) {
+        std::filesystem::remove_all(workdir);
+    } else {
+        fmt::print("configs and logs kept in {}\n", workdir);
+    }
+    return ok ? 0 : 1;
+}
+
+} // namespace
+} // namespace xsgw::bench
+
+int main(int argc, char** argv) {
+    using namespace xsgw::bench;
+    std::signal(SIGPIPE, SIG_IGN);
+    ::prctl(PR_SET_TIMERSLACK, 1UL); // pacing at tens of microseconds, not the default 50
+    Options options;
+    try {
+        options = parse_options(argc, argv);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "xsgw_presence_bench: {}\n{}", e.what(), usage);
+        return 2;
+    }
+    try {
+        return run(options);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "xsgw_presence_bench: {}\n", e.what());
+        return 1;
+    }
+}
