@@ -889,9 +889,10 @@ void PresenceBridge::shutdown() {
     restored_ = false; // nothing below is a change to keep
     spdlog::info("bridge: ending {} outbound and {} inbound subscriptions, {} publications",
                  outbound_.size(), inbound_.size(), publications_.size());
+    // The un-SUBSCRIBEs and un-PUBLISHes are the user agent's, once per dialog, when it
+    // shuts the stack down right after this (a second one of ours would make the
+    // notifier's final NOTIFY meet a dialog already gone).
     for (auto& [key, out] : outbound_) {
-        if (out.id != 0) agent_.unsubscribe(out.id);
-        out.id = 0;
         if (!out.last.empty() || out.told_subscribed) send_type(key, "unavailable"); // X10
     }
     outbound_.clear();
@@ -900,8 +901,6 @@ void PresenceBridge::shutdown() {
         ids.push_back(id);
     for (sip::WatcherId id : ids)
         end_watcher(id, "deactivated", true);
-    for (auto& [user, p] : publications_)
-        if (p.id != 0) agent_.unpublish(p.id);
     publications_.clear();
     per_user_.clear();
 }

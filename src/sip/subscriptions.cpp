@@ -104,13 +104,17 @@ void UserAgent::unsubscribe(SubscriptionId id) {
     subscribers_.erase(it);
 }
 
-void UserAgent::on_subscribe_response(Subscriber& s, int status, const char* phrase,
-                                      const void* raw, const void* tags) {
+void UserAgent::on_subscribe_response(Subscriber& s, bool unsubscribe, int status,
+                                      const char* phrase, const void* raw, const void* tags) {
     if (status < 200) return;
     const auto* sip = static_cast<const sip_t*>(raw);
     if (s.ending) {
-        nua_handle_destroy(s.nh);
-        subscribers_.erase(s.id);
+        // After the un-SUBSCRIBE's 2xx the final NOTIFY is still to come (RFC 6665
+        // §4.1.2.3): the handle stays until it does (or nua gives up on it, 408).
+        if (status >= 300 || (unsubscribe && substate_of(tags) == nua_substate_terminated)) {
+            nua_handle_destroy(s.nh);
+            subscribers_.erase(s.id);
+        }
         return;
     }
     const std::string text = phrase != nullptr ? phrase : "";
@@ -148,7 +152,13 @@ void UserAgent::on_subscribe_response(Subscriber& s, int status, const char* phr
 
 void UserAgent::on_notify(Subscriber& s, int status, const void* raw, const void* tags) {
     const auto* sip = static_cast<const sip_t*>(raw);
-    if (s.ending) return;
+    if (s.ending) {
+        if (status >= 300 || substate_of(tags) == nua_substate_terminated) {
+            nua_handle_destroy(s.nh); // the final NOTIFY came (answered 200), or never will
+            subscribers_.erase(s.id);
+        }
+        return;
+    }
     if (status >= 300) {
         // nua's own: a fetch that never got its NOTIFY (408).
         end_subscriber(s, status, "No NOTIFY", "", std::nullopt);

@@ -192,7 +192,8 @@ void UserAgent::on_event(int event, int status, const char* phrase, nua_handle_s
     case nua_r_subscribe:
     case nua_r_unsubscribe:
         if (is(Magic::Kind::subscriber))
-            on_subscribe_response(*static_cast<Subscriber*>(magic), status, phrase, sip, tags);
+            on_subscribe_response(*static_cast<Subscriber*>(magic), event == nua_r_unsubscribe,
+                                  status, phrase, sip, tags);
         break;
     case nua_i_notify:
         if (is(Magic::Kind::subscriber)) {

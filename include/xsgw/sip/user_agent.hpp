@@ -245,8 +245,8 @@ private:
     struct Publisher;  // one publication of ours
 
     bool start_subscriber(Subscriber& s);
-    void on_subscribe_response(Subscriber& s, int status, const char* phrase, const void* sip,
-                               const void* tags);
+    void on_subscribe_response(Subscriber& s, bool unsubscribe, int status, const char* phrase,
+                               const void* sip, const void* tags);
     void on_notify(Subscriber& s, int status, const void* sip, const void* tags);
     void end_subscriber(Subscriber& s, int status, const std::string& phrase,
                         const std::string& reason, std::optional<std::chrono::seconds> retry);
