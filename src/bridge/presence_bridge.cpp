@@ -437,9 +437,13 @@ void PresenceBridge::tell(const Key& key, Outbound& out,
             send_presence(key, gone);
         }
     }
-    if (now.empty() && out.last.empty()) send_type(key, "unavailable");
-    for (const auto& r : now)
-        send_presence(key, r);
+    if (now.empty() && out.last.empty() && !out.have_told) send_type(key, "unavailable");
+    for (const auto& r : now) {
+        // A refresh's NOTIFY repeats the state: only what changed goes to the user.
+        const bool same = std::find(out.last.begin(), out.last.end(), r) != out.last.end();
+        if (!same || !out.have_told) send_presence(key, r);
+    }
+    out.have_told = true;
     out.last = std::move(now);
 }
 

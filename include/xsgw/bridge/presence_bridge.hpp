@@ -121,6 +121,7 @@ private:
         std::uint64_t generation = 0; ///< bumps on every restart: late callbacks are stale
         bool told_subscribed = false; ///< `subscribed` sent to the user
         bool have_state = false;      ///< a NOTIFY with state arrived
+        bool have_told = false;       ///< the user was told a state since (re)subscribing
         std::vector<translate::ResourcePresence> last; ///< what the user was last told
         std::string presentity;                        ///< SIP URI of the contact (AOR)
         std::string watcher;                           ///< SIP URI of the user
