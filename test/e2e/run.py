@@ -1857,6 +1857,19 @@ async def p9_watcher_expiry(h):
     check(res.rc == 0, 'sipp watcher exited %d (see %s)' % (res.rc, res.out_path))
 
 
+async def henry_watches_alice(h, sip, c):
+    """baresip henry watching alice, approved, and showing her Online: started (and approved) on first
+    use. Returns the Baresip."""
+    if any(b.name == HENRY_BARESIP[0] for b in sip.baresips):
+        return await sip_wait(sip.baresip(*HENRY_BARESIP, watched=[ALICE_SIP[4:]]))
+    mark = c.presence_mark()
+    henry = await sip_wait(sip.baresip(*HENRY_BARESIP, watched=[ALICE_SIP[4:]]))
+    await presence_wait(c, is_presence(HENRY_JID, 'subscribe'), 10, mark, '<presence type=subscribe> from %s' % HENRY_JID)
+    await set_presence(h, c, attrs="to='%s' type='subscribed'" % HENRY_JID)
+    await sip_wait(henry.expect_contact_status(ALICE_SIP[4:], 'Online', 5))
+    return henry
+
+
 @presence
 async def p8_p10_baresip_watches_xmpp(h):
     """baresip as henry@simple.test watches alice (contacts: <sip:alice*xmpp.test@sip.test>;presence=p2p):
@@ -1870,13 +1883,11 @@ async def p8_p10_baresip_watches_xmpp(h):
     await h.main.ensure_link_up()
     c = await h.alice()
     await set_presence(h, c, '<status>%s</status>' % h.token('p8-online'))
-    mark, kmark = c.presence_mark(), sip.kamailio_log.mark()
-    henry = await sip_wait(sip.baresip(*HENRY_BARESIP, watched=[ALICE_SIP[4:]]))
-    await presence_wait(c, is_presence(HENRY_JID, 'subscribe'), 10, mark, '<presence type=subscribe> from %s' % HENRY_JID)
-    await sip_wait(sip.kamailio_log.expect(r'SEND SUBSCRIBE %s to 127\.0\.0\.1:5080/' % re.escape(ALICE_SIP), 3, kmark))
-    await set_presence(h, c, attrs="to='%s' type='subscribed'" % HENRY_JID)
+    kmark = sip.kamailio_log.mark()
+    henry = await henry_watches_alice(h, sip, c)
+    check(sip.kamailio_log.grep(r'SEND SUBSCRIBE %s to 127\.0\.0\.1:5080/' % re.escape(ALICE_SIP), kmark),
+          'Kamailio did not relay henry\'s SUBSCRIBE to the gateway (%s)' % sip.kamailio_log.path)
     aor = ALICE_SIP[4:]
-    await sip_wait(henry.expect_contact_status(aor, 'Online', 5))
     for show, shown in (('away', 'Offline'), ('dnd', 'Busy'), (None, 'Online')):
         await set_presence(h, c, ('<show>%s</show>' % show if show else '') + '<status>%s</status>' % h.token('p8'))
         try:
@@ -2050,11 +2061,14 @@ async def p12_per_subscriber(h):
 async def p13_publish(h):
     """P13 ([presence] publish_to = Kamailio): a watcher that SUBSCRIBEs at Kamailio's presence server
     for alice (Kamailio serves it from the gateway's PUBLISHes) sees her presence change in Kamailio's
-    NOTIFY; the gateway refreshes its publication with SIP-If-Match and no body; alice going offline
-    removes the publication (PUBLISH Expires: 0)."""
+    NOTIFY, and one change makes one PUBLISH; the gateway refreshes its publication with SIP-If-Match and
+    no body; alice going offline removes the publication (PUBLISH Expires: 0). The gateway hears of a
+    user's presence only from her server, which sends it to the contacts that may see it: alice needs one
+    approved SIP watcher (henry, from p8_p10_baresip_watches_xmpp, made here when that did not run)."""
     sip = h.sip_peers()
     await h.main.ensure_link_up()
     c = await h.alice()
+    await henry_watches_alice(h, sip, c)
     user = 'w6-%d' % os.getpid()
     bye = h.token('bye')
     kmark = sip.kamailio_log.mark()
@@ -2066,11 +2080,17 @@ async def p13_publish(h):
           'Kamailio relayed the SUBSCRIBE from %s to the gateway: kamailio.sh should serve it' % WATCH_HERE_IP)
     i, n = await trace_wait(run, is_notify, 5, i, 'Kamailio\'s first NOTIFY')
     note = 'published %s' % h.token('p13')
+    cmark = sip.kamailio_log.mark()
     await set_presence(h, c, '<show>xa</show><status>%s</status>' % note)
     i, n = await trace_wait(run, lambda m: is_notify(m) and note.encode() in m.body, 5, i,
                             'Kamailio\'s NOTIFY with alice\'s new status (published by the gateway)')
     doc = Pidf(n.body)
     check(doc.open_tuples(), 'Kamailio\'s NOTIFY for alice has nothing open: %s' % doc.tuples)
+    await ping_as(c)    # every copy of alice's broadcast has reached the gateway
+    changes = sip.kamailio_log.grep(r'HDR PUBLISH %s \(src 127\.0\.0\.1:5080\) .*ctype=\[application/pidf\+xml\]'
+                                    % re.escape(ALICE_SIP), cmark)
+    h.expect_soft(len(changes) == 1, '%d PUBLISHes with a body for one change of alice\'s presence, expected one '
+                  '(one per copy of her broadcast?): %s' % (len(changes), changes[:4]))
     await sip_wait(sip.kamailio_log.expect(r"HDR PUBLISH ", 3, kmark))
     pubs = [l for l in sip.kamailio_log.grep(r'HDR PUBLISH ', kmark)]
     h.log('p13: PUBLISHes seen: %s' % pubs)

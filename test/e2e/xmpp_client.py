@@ -181,7 +181,9 @@ class Client(slixmpp.ClientXMPP):
         except Exception as e:   # slixmpp raises IqTimeout / IqError
             raise ClientError('roster request failed: %r' % e) from None
         if presence:
-            self.send_presence()
+            # raw, as every later stanza of the scenarios: slixmpp's send_presence() goes through its
+            # outgoing filters first, and a raw stanza sent right after it can overtake it
+            self.send_raw('<presence/>')
 
     async def iq(self, itype, to, payload='', within=5.0, iq_id=None):
         """Send <iq type=itype to=to id=...>payload</iq> (payload: raw XML) and return the answer
