@@ -168,6 +168,27 @@ TEST_CASE("P7 a fetch (Expires: 0) gets one terminated NOTIFY with the state, th
     CHECK(loop.run_until([&] { return peer.watcher_count() == 0; }, 5s));
 }
 
+TEST_CASE("P4 terminated;reason=deactivated: the subscription is made again, nothing ends") {
+    EventLoop loop;
+    Watching w;
+    UserAgent gateway(loop, listen_on(25085));
+    UserAgent peer(loop, listen_on(25086));
+    Notifier notifier(peer);
+    REQUIRE(gateway.subscribe(to_bob(600s), {NextHop{"127.0.0.1", 25086, "udp", "peer"}},
+                              w.callbacks()) != 0);
+    REQUIRE(loop.run_until([&] { return !w.notifies.empty(); }, 5s));
+    REQUIRE(peer.notify(notifier.watchers.at(0), SubState::terminated, "deactivated", "", ""));
+    // RFC 6665 §4.1.3: the subscriber may subscribe again at once; nua does, in a new dialog.
+    REQUIRE(loop.run_until([&] { return notifier.requests.size() == 2; }, 10s));
+    CHECK_FALSE(notifier.requests[1].refresh);
+    CHECK(notifier.requests[1].from == "sip:alice*xmpp.test@sip.test");
+    CHECK_FALSE(w.end.has_value());
+    CHECK(gateway.subscriber_count() == 1);
+    // The NOTIFY that said deactivated reached the bridge as "pending": nothing to tell XMPP.
+    REQUIRE(w.notifies.size() >= 2);
+    CHECK(w.notifies[1].state == SubState::pending);
+}
+
 TEST_CASE("P5 Timer N: a 2xx without a NOTIFY ends the subscription with 408") {
     EventLoop loop;
     Watching w;
