@@ -2290,13 +2290,46 @@ async def p7_gateway_restart(h):
     await sip_unpublish(h, sip, ruth, etag, name='p7-unpublish')
 
 
+@presence
+async def p9_shutdown_deactivated(h):
+    """An approved sipp watcher of alice stays subscribed while xsgw stops (SIGTERM): the stopping gateway
+    sends it NOTIFY terminated;reason=deactivated with a closed PIDF (P9 at shutdown, Decisions in
+    presence_bridge.hpp), which the watcher answers 200 and ends on. Leaves h.main a fresh instance."""
+    sip = h.sip_peers()
+    await h.main.ensure_link_up()
+    c = await h.alice()
+    user = 'w3-%d' % os.getpid()
+    wjid = sip_jid('sip:%s@simple.test' % user)
+    run = await watcher_start(h, sip, user, name='p9-shutdown', within=20)
+    i = await watcher_subscribed(h, run, c, wjid, 'p9 shutdown watcher')
+    await set_presence(h, c, attrs="to='%s' type='subscribed'" % wjid)
+    i, n = await trace_wait(run, lambda m: is_notify(m) and notify_state(m)[0] == 'active' and b'<basic>open' in m.body,
+                            5, i, 'NOTIFY active with an open PIDF after alice approved')
+    t0 = time.monotonic()
+    stop = asyncio.ensure_future(restart_main(h))
+    try:
+        i, n = await trace_wait(run, lambda m: is_notify(m) and notify_state(m)[0] == 'terminated', 5, i,
+                                'NOTIFY terminated as the gateway stopped (P9)')
+    finally:
+        await stop
+    h.log('p9: terminated %.2fs after the stop began' % (time.monotonic() - t0))
+    state, params = notify_state(n)
+    check(params.get('reason') == 'deactivated', 'final NOTIFY at shutdown %r, expected terminated;reason=deactivated (P9)'
+          % n.header('subscription-state'))
+    doc = gateway_pidf(n, 'the final NOTIFY at shutdown')
+    check(doc.tuples and not doc.open_tuples(), 'the final NOTIFY at shutdown has %s, expected a closed PIDF (P9)'
+          % doc.tuples)
+    res = await run.wait()
+    check(res.rc == 0, 'sipp watcher exited %d (see %s)' % (res.rc, res.out_path))
+
+
 SCENARIOS = [x1_x2_handshake, x6_disco, x7_version_ping, x8_unknown_iq, x9_iq_gateway,
              m1_xmpp_to_sip, m6_sip_to_xmpp, m2_no_contact, m5_unknown_user, m5_unresolvable, d5_failover,
              m4_large_over_tcp, m6_cpim_html_415, m8_chat_states, m9_receipt, m12_bounce_notice,
              a9_foreign_request_uri, a2_no_separator, s3_subject_crlf, metrics_scrape,
              p1_p2_p3_p11_xmpp_watches_sip, p2_p5_pending_then_active, p8_p9_p10_sip_watches_xmpp, p9_watcher_expiry,
              p8_p10_baresip_watches_xmpp, p4_p8_rejection, p6_xmpp_unsubscribes, p12_per_subscriber,
-             p13_publish, p14_limits, p7_gateway_restart,
+             p13_publish, p14_limits, p7_gateway_restart, p9_shutdown_deactivated,
              x3_wrong_secret, x3_conflict, x3_dead_link, m5_link_down_503, x3_server_restart, x10_sigterm,
              s5_message_size, s1_secret_not_logged]
 
