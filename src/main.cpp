@@ -67,13 +67,15 @@ int run(const std::string& config_path, const std::string& cli_level) {
     auto current_level = *level;
     xsgw::core::SignalWatch signals(loop, {SIGTERM, SIGINT, SIGHUP}, [&](int signo) {
         if (signo == SIGHUP) {
-            if (!cli_level.empty()) {
-                spdlog::info("xsgw: SIGHUP: log level fixed by --log-level {}", cli_level);
-                return;
-            }
             auto reread = xsgw::core::load_config(config_path);
             if (!reread.ok()) {
                 spdlog::error("xsgw: SIGHUP: config not reloaded: {}", reread.error->to_string());
+                return;
+            }
+            for (const auto& change : gateway.reload(*reread.config))
+                spdlog::info("xsgw: SIGHUP: {}", change);
+            if (!cli_level.empty()) {
+                spdlog::info("xsgw: SIGHUP: log level fixed by --log-level {}", cli_level);
                 return;
             }
             const auto next = *xsgw::core::parse_log_level(reread.config->log.level);

@@ -79,6 +79,29 @@ void Gateway::start() {
     link_.start();
 }
 
+std::vector<std::string> Gateway::reload(const core::Config& next) {
+    std::vector<std::string> changed = presence_.reload(next.presence);
+    if (next.sip.max_message_bytes != relay_.max_body_bytes()) {
+        changed.push_back(fmt::format("sip.max_message_bytes {} -> {}", relay_.max_body_bytes(),
+                                      next.sip.max_message_bytes));
+        relay_.set_max_body_bytes(next.sip.max_message_bytes);
+    }
+    auto restart = [&](const char* key, bool differs) {
+        if (differs)
+            changed.push_back(fmt::format("{} changed: takes effect after a restart", key));
+    };
+    restart("xmpp.component", next.xmpp.component != config_.xmpp.component);
+    restart("xmpp.host", next.xmpp.host != config_.xmpp.host);
+    restart("xmpp.port", next.xmpp.port != config_.xmpp.port);
+    restart("xmpp.secret", next.xmpp.secret != config_.xmpp.secret);
+    restart("sip.domain", next.sip.domain != config_.sip.domain);
+    restart("sip.listen", next.sip.listen != config_.sip.listen);
+    restart("sip.message_type", next.sip.message_type != config_.sip.message_type);
+    restart("dns.servers", next.dns.servers != config_.dns.servers);
+    restart("metrics.listen", next.metrics.listen != config_.metrics.listen);
+    return changed;
+}
+
 void Gateway::stop() {
     presence_.shutdown();
     link_.stop();

@@ -807,6 +807,34 @@ void PresenceBridge::count(const std::string& user, int delta) {
     if (n == 0) per_user_.erase(user);
 }
 
+std::vector<std::string> PresenceBridge::reload(const core::PresenceConfig& next) {
+    std::vector<std::string> changed;
+    auto take = [&](const char* key, auto& mine, const auto& theirs) {
+        if (mine == theirs) return;
+        changed.push_back(fmt::format("presence.{} {} -> {}", key, mine, theirs));
+        mine = theirs;
+    };
+    auto take_seconds = [&](const char* key, std::chrono::seconds& mine,
+                            std::chrono::seconds theirs) {
+        if (mine == theirs) return;
+        changed.push_back(
+            fmt::format("presence.{} {} s -> {} s", key, mine.count(), theirs.count()));
+        mine = theirs;
+    };
+    take("max_per_user", config_.max_per_user, next.max_per_user);
+    take("max_total", config_.max_total, next.max_total);
+    take_seconds("subscribe_expires", config_.subscribe_expires, next.subscribe_expires);
+    take_seconds("min_expires", config_.min_expires, next.min_expires);
+    take_seconds("max_expires", config_.max_expires, next.max_expires);
+    take_seconds("publish_expires", config_.publish_expires, next.publish_expires);
+    agent_.set_max_watcher_expires(config_.max_expires);
+    if (next.publish_to != config_.publish_to)
+        changed.push_back("presence.publish_to changed: takes effect after a restart");
+    if (next.state_file != config_.state_file)
+        changed.push_back("presence.state_file changed: takes effect after a restart");
+    return changed;
+}
+
 // ---------------------------------------------------------------------------
 // The state file
 

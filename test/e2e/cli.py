@@ -117,7 +117,8 @@ def test_static(xsgw, work):
 
 
 def test_sighup(xsgw, work):
-    """SIGHUP re-reads the log level; SIGTERM then stops with status 0."""
+    """SIGHUP re-reads the log level and the bounds, names what needs a restart; SIGTERM then
+    stops with status 0."""
     path = os.path.join(work, 'hup.toml')
     write(path, good('info', unused_port()))
     p = subprocess.Popen([xsgw, '-c', path], stderr=subprocess.PIPE, text=True)
@@ -143,9 +144,16 @@ def test_sighup(xsgw, work):
     try:
         check(wait_for('xmpp: link down: connection refused', 10),
               'sighup: running xsgw reports the refused link with its reason')
-        write(path, good('debug', unused_port()))
+        mark = len(seen)
+        write(path, good('debug', unused_port()) + '\n[presence]\nmax_per_user = 5\nmin_expires = 30\n')
         p.send_signal(signal.SIGHUP)
         check(wait_for('SIGHUP: log level info -> debug', 10), 'sighup: new log level announced')
+        check(wait_for('SIGHUP: presence.max_per_user 1000 -> 5', 5, start=mark),
+              'sighup: a presence bound is taken and announced')
+        check(wait_for('SIGHUP: presence.min_expires 60 s -> 30 s', 5, start=mark),
+              'sighup: an expiry bound is taken and announced')
+        check(wait_for('SIGHUP: xmpp.port changed: takes effect after a restart', 5, start=mark),
+              'sighup: a change that needs a restart is named as such')
         # Not the announcement itself (it says "debug" too): a line logged at level debug.
         check(wait_for('', 10, start=len(seen), level='debug'), 'sighup: debug lines appear after the reload')
         write(path, good('debug', unused_port()).replace('[log]', '[log\n'))

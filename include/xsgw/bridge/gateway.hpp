@@ -48,6 +48,9 @@ public:
     void set_link_state_handler(xmpp::ComponentLink::StateHandler handler) {
         on_link_state_ = std::move(handler);
     }
+    /// SIGHUP: applies what a re-read config may change without a restart (bounds,
+    /// expiry times, sip.max_message_bytes) and names what needs one. One line per change.
+    std::vector<std::string> reload(const core::Config& next);
     /// Closes the link for good (shutdown).
     void stop();
     /// The component link, for status and tests.

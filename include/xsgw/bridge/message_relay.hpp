@@ -52,6 +52,9 @@ public:
     /// A MESSAGE from SIP; answered exactly once through reply.
     void from_sip(const sip::IncomingMessage& message, sip::Reply& reply);
     const RelayStats& stats() const { return stats_; }
+    /// SIGHUP: the largest body carried either way (sip.max_message_bytes).
+    void set_max_body_bytes(std::size_t bytes) { limits_.max_body_bytes = bytes; }
+    std::size_t max_body_bytes() const { return limits_.max_body_bytes; }
 
 private:
     struct Relayed {              ///< a SIP MESSAGE turned stanza, kept for a bounce (M12)

@@ -99,6 +99,10 @@ public:
     /// are made again.
     void on_link_up();
 
+    /// SIGHUP: takes the bounds and expiry times of a re-read config (publish_to and
+    /// state_file need a restart). Returns one line per value that changed.
+    std::vector<std::string> reload(const core::PresenceConfig& next);
+
     /// Ends everything on shutdown: unSUBSCRIBEs, terminating NOTIFYs, unavailable
     /// to every XMPP watcher, unPUBLISHes.
     void shutdown();
