@@ -33,7 +33,7 @@ from xml.sax.saxutils import escape
 logging.getLogger().addHandler(logging.NullHandler())  # keep slixmpp's import-time warnings off stderr
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from xmpp_client import Client, ClientError, error_condition, local, log_to, ns, to_text  # noqa: E402
-from sip import KAMAILIO, SipError, SipPeers, run_script  # noqa: E402
+from sip import KAMAILIO, SIPP_DIR, SipError, SipPeers, run_script  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER_IPS = {'jabberd2': '127.0.0.11', 'prosody': '127.0.0.12', 'ejabberd': '127.0.0.13'}
@@ -2323,13 +2323,83 @@ async def p9_shutdown_deactivated(h):
     check(res.rc == 0, 'sipp watcher exited %d (see %s)' % (res.rc, res.out_path))
 
 
+async def fetch_presentity(h, sip, name, after_pending, active_note, fetch_note):
+    """A sipp presentity.test UAS (sipp/uas_presentity_fetch.xml) on PRESENTITY_UAS in place of any other
+    one there: its copy in the work directory takes the notes and what follows the pending NOTIFY."""
+    for u in [u for u in sip.uases if u.ip == PRESENTITY_UAS[0] and u.port == PRESENTITY_UAS[1]]:
+        await u.stop()
+        sip.uases.remove(u)
+    with open(os.path.join(SIPP_DIR, 'uas_presentity_fetch.xml')) as f:
+        text = f.read()
+    copy = os.path.join(sip.dir, name + '.xml')
+    with open(copy, 'w') as f:
+        f.write(text.replace('@AFTER_PENDING@', after_pending).replace('@ACTIVENOTE@', escape(active_note))
+                .replace('@FETCHNOTE@', escape(fetch_note)))
+    return await sip_wait(sip.uas(name, *PRESENTITY_UAS, copy))
+
+
+@presence
+async def p7_fetch_pending(h):
+    """P7 fetch path: alice watches a presentity.test user (sipp/uas_presentity_fetch.xml) that goes
+    active, so her roster says subscription to. xsgw restarts with its state file; the presentity now
+    keeps the new instance's subscription pending (a subscription with no state yet). alice sends initial
+    presence again: her server probes the contact, and the gateway fetches (SUBSCRIBE Expires: 0 in a new
+    dialog, RFC 3856 section 3.3); the fetch's NOTIFY state (open, its note) reaches alice. Leaves h.main
+    a fresh instance and nothing on PRESENTITY_UAS."""
+    sip = h.sip_peers()
+    await h.main.ensure_link_up()
+    c = await h.alice()
+    user = 'fetch-%d' % os.getpid()
+    jid = '%s*presentity.test@%s' % (user, COMPONENT)
+    n1, n2 = 'active %s' % h.token('p7a'), 'fetched %s' % h.token('p7f')
+    await fetch_presentity(h, sip, 'presentity-active', 'active', n1, n2)
+    mark = await subscribe_to(h, c, jid)
+    await presence_wait(c, lambda x: is_presence(jid, 'available')(x) and status_of(x) == n1, 5, mark,
+                        'available from %s with the note of the active NOTIFY' % jid)
+
+    await ping_as(c)
+    old = h.main
+    await h.stop_instance(old)
+    check(h.stop_results[old.name][0] == 0, '%s did not exit 0 on SIGTERM: %r' % (old.name, h.stop_results[old.name]))
+    uas = await fetch_presentity(h, sip, 'presentity-pending', 'wait_unsub', n1, n2)
+    n = sum(1 for x in h.instances if x.name.startswith('main'))
+    new = h.new_xsgw('main%d' % (n + 1), SECRET, sip_port=5080, metrics_port=METRICS_PORT,
+                     presence=h.main_presence(), **MAIN)
+    await new.start()
+    h.main = new
+    await new.expect(r'xmpp: link up', within=10)
+    i, sub = await sip_wait(uas.trace.expect_msg(
+        lambda m: m.direction == 'received' and m.method == 'SUBSCRIBE' and m.header('expires') not in (None, '0'),
+        5, 0, 'the new instance\'s SUBSCRIBE for the pair it restored'))
+    i, _ = await sip_wait(uas.trace.expect_msg(is_response((200,), 'NOTIFY'), 3, i, 'the 200 for the pending NOTIFY'))
+
+    await ping_as(c)
+    mark, t0 = c.presence_mark(), time.monotonic()
+    await set_presence(h, c, attrs="type='unavailable'")
+    await set_presence(h, c, '')
+    try:
+        i, fetch = await sip_wait(uas.trace.expect_msg(
+            lambda m: m.direction == 'received' and m.method == 'SUBSCRIBE' and m.header('expires') == '0', 5, i,
+            'a fetch (SUBSCRIBE Expires: 0) after alice sent initial presence again (P7)'))
+    except Fail as e:
+        probed = new.grep(r"probe' from alice@xmpp\.test(/\S*)? to %s" % re.escape(jid))
+        raise Fail('%s (the gateway logged %d probe(s) from alice for %s)' % (e, len(probed), jid)) from None
+    check(fetch.call_id != sub.call_id, 'the fetch is in the pending dialog (%s), expected a new one' % sub.call_id)
+    check('tag=' not in (fetch.header('to') or ''), 'the fetch has a To tag: %r' % fetch.header('to'))
+    await presence_wait(c, lambda x: is_presence(jid, 'available')(x) and status_of(x) == n2, 5, mark,
+                        'available from %s with the note of the fetch\'s NOTIFY (P7)' % jid)
+    h.log('p7: fetched state at alice %.2fs after her initial presence' % (time.monotonic() - t0))
+    await uas.stop()
+    sip.uases.remove(uas)
+
+
 SCENARIOS = [x1_x2_handshake, x6_disco, x7_version_ping, x8_unknown_iq, x9_iq_gateway,
              m1_xmpp_to_sip, m6_sip_to_xmpp, m2_no_contact, m5_unknown_user, m5_unresolvable, d5_failover,
              m4_large_over_tcp, m6_cpim_html_415, m8_chat_states, m9_receipt, m12_bounce_notice,
              a9_foreign_request_uri, a2_no_separator, s3_subject_crlf, metrics_scrape,
              p1_p2_p3_p11_xmpp_watches_sip, p2_p5_pending_then_active, p8_p9_p10_sip_watches_xmpp, p9_watcher_expiry,
              p8_p10_baresip_watches_xmpp, p4_p8_rejection, p6_xmpp_unsubscribes, p12_per_subscriber,
-             p13_publish, p14_limits, p7_gateway_restart, p9_shutdown_deactivated,
+             p13_publish, p14_limits, p7_gateway_restart, p9_shutdown_deactivated, p7_fetch_pending,
              x3_wrong_secret, x3_conflict, x3_dead_link, m5_link_down_503, x3_server_restart, x10_sigterm,
              s5_message_size, s1_secret_not_logged]
 
