@@ -1,6 +1,7 @@
 #include "xsgw/translate/message.hpp"
 
 #include "xml_reader.hpp"
+#include "xml_text.hpp"
 
 #include <algorithm>
 #include <array>
@@ -11,6 +12,10 @@
 namespace xsgw::translate {
 namespace {
 
+using detail::ascii_lower;
+using detail::iequals;
+using detail::is_xml_char;
+
 constexpr auto npos = std::string_view::npos;
 
 constexpr std::string_view iscomposing_ns = "urn:ietf:params:xml:ns:im-iscomposing";
@@ -19,20 +24,10 @@ constexpr std::string_view xhtml_ns = "http://www.w3.org/1999/xhtml";
 // ---------------------------------------------------------------------------
 // Small text helpers
 
-char ascii_lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
 std::string ascii_lowercase(std::string_view text) {
     std::string out(text);
     std::transform(out.begin(), out.end(), out.begin(), ascii_lower);
     return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return ascii_lower(x) == ascii_lower(y);
-           });
 }
 
 bool istarts_with(std::string_view text, std::string_view prefix) {
@@ -94,47 +89,9 @@ bool is_break_or_tab(char32_t c) {
            c == 0x2028 || c == 0x2029;
 }
 
-// XML 1.0 Char production.
-bool is_xml_char(char32_t c) {
-    return c == 0x9 || c == 0xA || c == 0xD || (c >= 0x20 && c <= 0xD7FF) ||
-           (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
-}
-
-// Escapes text for XML character data or an attribute value; drops what XML cannot hold.
-void append_xml_escaped(std::string& out, std::string_view utf8) {
-    std::size_t pos = 0;
-    while (pos < utf8.size()) {
-        const char32_t c = next_code_point(utf8, pos).value_or(0xFFFD);
-        switch (c) {
-        case '&':
-            out += "&amp;";
-            break;
-        case '<':
-            out += "&lt;";
-            break;
-        case '>':
-            out += "&gt;";
-            break;
-        case '"':
-            out += "&quot;";
-            break;
-        case '\'':
-            out += "&apos;";
-            break;
-        case '\r':
-            out += "&#13;";
-            break;
-        default:
-            if (is_xml_char(c)) {
-                append_utf8(out, c);
-            }
-        }
-    }
-}
-
 std::string xml_escaped(std::string_view utf8) {
     std::string out;
-    append_xml_escaped(out, utf8);
+    detail::append_xml_escaped(out, utf8);
     return out;
 }
 
@@ -1143,7 +1100,7 @@ private:
     void append_char(std::string_view utf8, std::size_t& pos) {
         const std::size_t start = pos;
         next_code_point(utf8, pos);
-        append_xml_escaped(out_, utf8.substr(start, pos - start));
+        detail::append_xml_escaped(out_, utf8.substr(start, pos - start));
         has_content_ = true;
     }
 

@@ -1,6 +1,7 @@
 #include "xsgw/translate/presence.hpp"
 
 #include "xml_reader.hpp"
+#include "xml_text.hpp"
 #include "xsgw/translate/message.hpp"
 
 #include <algorithm>
@@ -12,6 +13,10 @@
 
 namespace xsgw::translate {
 namespace {
+
+using detail::ascii_lower;
+using detail::iequals;
+using detail::is_xml_char;
 
 constexpr std::string_view pidf_ns = "urn:ietf:params:xml:ns:pidf";
 constexpr std::string_view data_model_ns = "urn:ietf:params:xml:ns:pidf:data-model";
@@ -28,16 +33,6 @@ constexpr std::size_t max_resource_bytes = 1023; // RFC 7622 §3.1
 // ---------------------------------------------------------------------------
 // Text
 
-char ascii_lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return ascii_lower(x) == ascii_lower(y);
-           });
-}
-
 bool is_digit(char c) {
     return c >= '0' && c <= '9';
 }
@@ -53,62 +48,15 @@ std::string_view trim_xml_space(std::string_view text) {
     return text.substr(first, last - first + 1);
 }
 
-// XML 1.0 Char production.
-bool is_xml_char(char32_t c) {
-    return c == 0x9 || c == 0xA || c == 0xD || (c >= 0x20 && c <= 0xD7FF) ||
-           (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
-}
-
-// Appends text as XML character data, or as an attribute value between double
-// quotes: markup characters escaped, invalid UTF-8 as U+FFFD, characters XML
-// cannot carry dropped. CR always, and TAB / LF in attributes, are written as
-// references: a parser would otherwise normalise them away.
-void append_escaped(std::string& out, std::string_view utf8, bool attribute) {
-    std::size_t pos = 0;
-    while (pos < utf8.size()) {
-        const char32_t c = next_code_point(utf8, pos).value_or(0xFFFD);
-        switch (c) {
-        case '&':
-            out += "&amp;";
-            break;
-        case '<':
-            out += "&lt;";
-            break;
-        case '>':
-            out += "&gt;";
-            break;
-        case '"':
-            out += "&quot;";
-            break;
-        case '\'':
-            out += "&apos;";
-            break;
-        case '\r':
-            out += "&#13;";
-            break;
-        case '\n':
-            out += attribute ? "&#10;" : "\n";
-            break;
-        case '\t':
-            out += attribute ? "&#9;" : "\t";
-            break;
-        default:
-            if (is_xml_char(c)) {
-                append_utf8(out, c);
-            }
-        }
-    }
-}
-
 void append_text(std::string& out, std::string_view utf8) {
-    append_escaped(out, utf8, false);
+    detail::append_xml_escaped(out, utf8, false);
 }
 
 void append_attribute(std::string& out, std::string_view name, std::string_view value) {
     out += ' ';
     out += name;
     out += "=\"";
-    append_escaped(out, value, true);
+    detail::append_xml_escaped(out, value, true);
     out += '"';
 }
 

@@ -1,0 +1,71 @@
+// Small text helpers the translate area's XML writers and readers share.
+// Private to src/translate.
+#pragma once
+
+#include "xsgw/translate/message.hpp" // next_code_point, append_utf8
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+
+namespace xsgw::translate::detail {
+
+inline char ascii_lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+/// ASCII case-insensitive equality.
+inline bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return ascii_lower(x) == ascii_lower(y);
+           });
+}
+
+/// XML 1.0 Char production.
+inline bool is_xml_char(char32_t c) {
+    return c == 0x9 || c == 0xA || c == 0xD || (c >= 0x20 && c <= 0xD7FF) ||
+           (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
+}
+
+/// Appends text as XML character data, or as an attribute value between double quotes:
+/// markup characters escaped, invalid UTF-8 as U+FFFD, characters XML cannot carry
+/// dropped. CR always, and TAB / LF when `attribute`, are written as references: a
+/// parser would otherwise normalise them away.
+inline void append_xml_escaped(std::string& out, std::string_view utf8, bool attribute = false) {
+    std::size_t pos = 0;
+    while (pos < utf8.size()) {
+        const char32_t c = next_code_point(utf8, pos).value_or(0xFFFD);
+        switch (c) {
+        case '&':
+            out += "&amp;";
+            break;
+        case '<':
+            out += "&lt;";
+            break;
+        case '>':
+            out += "&gt;";
+            break;
+        case '"':
+            out += "&quot;";
+            break;
+        case '\'':
+            out += "&apos;";
+            break;
+        case '\r':
+            out += "&#13;";
+            break;
+        case '\n':
+            out += attribute ? "&#10;" : "\n";
+            break;
+        case '\t':
+            out += attribute ? "&#9;" : "\t";
+            break;
+        default:
+            if (is_xml_char(c)) {
+                append_utf8(out, c);
+            }
+        }
+    }
+}
+
+} // namespace xsgw::translate::detail
