@@ -17,6 +17,7 @@
 // optional rate), then an observation span in which xsgw refreshes them, then
 // SIGTERM. It prints figures and asserts nothing about them; it exits 1 only
 // when a subscription did not come up, a NOTIFY went unanswered, or xsgw failed.
+#include "fake_component_server.hpp"
 #include "fd.hpp"
 #include "gateway_process.hpp"
 #include "sip_text.hpp"
@@ -84,12 +85,6 @@ std::int64_t now_ns() {
 double seconds(std::int64_t ns) {
     return static_cast<double>(ns) / 1e9;
 }
-
-/// The gateway died, closed its link or spoke nonsense: the run cannot go on.
-class GatewayFailure : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
 
 // ---------------------------------------------------------------- options
 
@@ -233,21 +228,6 @@ std::string random_hex(std::size_t bytes) {
         fmt::format_to(std::back_inserter(out), "{:02x}", rd() & 0xffU);
     }
     return out;
-}
-
-/// XEP-0114 §3: lowercase hex SHA-1 of stream id + secret.
-std::string handshake_digest(std::string_view id, std::string_view secret) {
-    const std::string input = std::string(id) + std::string(secret);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (EVP_Digest(input.data(), input.size(), md, &len, EVP_sha1(), nullptr) != 1) {
-        throw std::runtime_error("SHA-1 failed");
-    }
-    std::string hex;
-    for (unsigned int i = 0; i < len; ++i) {
-        fmt::format_to(std::back_inserter(hex), "{:02x}", md[i]);
-    }
-    return hex;
 }
 
 std::uint32_t hash_of(std::string_view s) {
@@ -470,11 +450,20 @@ public:
           stream_id_(random_hex(8)), xmpp_port_(options.base_port),
           sip_port_(static_cast<std::uint16_t>(options.base_port + 60)),
           notifier_port_(static_cast<std::uint16_t>(options.base_port + 70)),
-          metrics_port_(static_cast<std::uint16_t>(options.base_port + 77)), subs_(n + 1) {
-        listen_ = bound_socket(SOCK_STREAM, options.host, xmpp_port_);
-        if (::listen(listen_.get(), 4) != 0) {
-            throw std::runtime_error(fmt::format("listen: {}", std::strerror(errno)));
-        }
+          metrics_port_(static_cast<std::uint16_t>(options.base_port + 77)),
+          xmpp_(
+              ComponentServerSettings{std::string(component), secret_, stream_id_,
+                                      std::string(xmpp_domain), std::string(ready_id)},
+              [this](std::string_view element, std::string_view name, std::int64_t now) {
+                  if (name != "presence") {
+                      return false;
+                  }
+                  on_presence(element, now);
+                  return true;
+              },
+              [this] { ++anomalies_.unexpected_xmpp; }, now_ns),
+          subs_(n + 1) {
+        xmpp_.listen_on(bound_socket(SOCK_STREAM, options.host, xmpp_port_));
         notifier_ = bound_socket(SOCK_DGRAM, options.host, notifier_port_);
         grow_buffers(notifier_.get());
         notifier_uri_host_ = fmt::format("{}:{}", options.host, notifier_port_);
@@ -511,15 +500,15 @@ listen = "{}:{}"
     void start() {
         gateway_->start();
         const std::int64_t deadline = now_ns() + 15 * sec;
-        while (!ready_) {
+        while (!xmpp_.ready()) {
             const std::int64_t left = deadline - now_ns();
             if (left <= 0) {
-                throw GatewayFailure(state_ == LinkState::no_connection
+                throw GatewayFailure(!xmpp_.connected()
                                          ? "xsgw did not connect to the XMPP port within 15 s"
                                          : "xsgw's component link did not come up within 15 s");
             }
             poll_once(left);
-            flush_xmpp();
+            xmpp_.flush();
         }
     }
 
@@ -546,7 +535,7 @@ listen = "{}:{}"
                 request(next, now);
                 ++next;
             }
-            flush_xmpp();
+            xmpp_.flush();
             if (completed_ == count || now - last_progress_ > quiet_limit) {
                 break;
             }
@@ -578,7 +567,7 @@ listen = "{}:{}"
                 wait = std::min(wait, std::max<std::int64_t>(next_sample - now, 0));
             }
             poll_once(wait);
-            flush_xmpp();
+            xmpp_.flush();
         }
     }
 
@@ -587,12 +576,13 @@ listen = "{}:{}"
     bool stop_serving() {
         if (gateway_->pid() > 0 && !gateway_->exited()) {
             stopping_ = true;
+            xmpp_.expect_close();
             ::kill(gateway_->pid(), SIGTERM);
             const std::int64_t deadline = now_ns() + 30 * sec;
             while (!gateway_->exited() && now_ns() < deadline) {
                 try {
                     poll_once(std::min<std::int64_t>(deadline - now_ns(), 100 * ms));
-                    flush_xmpp();
+                    xmpp_.flush();
                 } catch (const GatewayFailure&) {
                     // Its exit is what we wait for here.
                 }
@@ -625,8 +615,6 @@ listen = "{}:{}"
     std::uint32_t unsubscribes() const { return unsubscribes_; }
 
 private:
-    enum class LinkState { no_connection, awaiting_stream, awaiting_handshake, up };
-
     // ------------------------------------------------ loop
 
     void poll_once(std::int64_t wait_ns) {
@@ -635,8 +623,8 @@ private:
                                std::max<std::int64_t>(retransmit_queue_.top().due - now_ns(), 0));
         }
         std::array<pollfd, 4> fds{{
-            {listen_.get(), POLLIN, 0},
-            {xmpp_.get(), static_cast<short>(POLLIN | (xmpp_out_.empty() ? 0 : POLLOUT)), 0},
+            {xmpp_.listen_fd(), POLLIN, 0},
+            {xmpp_.link_fd(), static_cast<short>(POLLIN | (xmpp_.out().empty() ? 0 : POLLOUT)), 0},
             {notifier_.get(), POLLIN, 0},
             {gateway_->exit_fd(), POLLIN, 0},
         }};
@@ -648,13 +636,13 @@ private:
             throw std::runtime_error(fmt::format("ppoll: {}", std::strerror(errno)));
         }
         if (fds[0].revents != 0) {
-            accept_link();
+            xmpp_.accept_link();
         }
         if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-            read_xmpp();
+            xmpp_.read();
         }
         if (fds[1].revents & POLLOUT) {
-            flush_xmpp();
+            xmpp_.flush();
         }
         if (fds[2].revents & POLLIN) {
             read_sip();
@@ -680,138 +668,6 @@ private:
     }
 
     // ------------------------------------------------ XMPP server side
-
-    void accept_link() {
-        Fd conn(::accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-        if (!conn) {
-            return;
-        }
-        if (xmpp_) {
-            throw GatewayFailure("xsgw opened a second XMPP connection (did the first fail?)");
-        }
-        const int one = 1;
-        ::setsockopt(conn.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        xmpp_ = std::move(conn);
-        listen_.reset(); // a reconnect would be a failure of the run: nobody to accept it
-        state_ = LinkState::awaiting_stream;
-    }
-
-    void read_xmpp() {
-        std::array<char, 65536> buf{};
-        for (int i = 0; i < 16 && xmpp_; ++i) {
-            const ssize_t n = ::recv(xmpp_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
-            if (n > 0) {
-                splitter_.feed({buf.data(), static_cast<std::size_t>(n)});
-                drain_xmpp(now_ns());
-                if (static_cast<std::size_t>(n) < buf.size()) {
-                    return;
-                }
-                continue;
-            }
-            if (n == 0) {
-                if (stopping_) {
-                    xmpp_.reset(); // what it does on SIGTERM
-                    return;
-                }
-                throw GatewayFailure("xsgw closed the XMPP connection");
-            }
-            if (errno == EAGAIN || errno == EINTR) {
-                return;
-            }
-            if (stopping_) {
-                xmpp_.reset();
-                return;
-            }
-            throw GatewayFailure(fmt::format("XMPP connection: {}", std::strerror(errno)));
-        }
-    }
-
-    void drain_xmpp(std::int64_t now) {
-        for (;;) {
-            const XmlStreamSplitter::Event event = splitter_.next();
-            switch (event.kind) {
-            case XmlStreamSplitter::Kind::need_more:
-                return;
-            case XmlStreamSplitter::Kind::stream_open:
-                on_stream_open(event.text);
-                break;
-            case XmlStreamSplitter::Kind::element:
-                on_element(event.text, now);
-                break;
-            case XmlStreamSplitter::Kind::stream_close:
-                if (stopping_) {
-                    xmpp_out_ += "</stream:stream>";
-                    break;
-                }
-                throw GatewayFailure("xsgw closed its XMPP stream");
-            case XmlStreamSplitter::Kind::malformed:
-                throw GatewayFailure(
-                    fmt::format("xsgw sent XML the benchmark cannot follow: {}", event.text));
-            }
-        }
-    }
-
-    void on_stream_open(std::string_view header) {
-        if (state_ != LinkState::awaiting_stream) {
-            throw GatewayFailure("second stream header on the XMPP connection");
-        }
-        if (attribute(header, "to") != component) {
-            throw GatewayFailure(
-                fmt::format("xsgw opened a stream to the wrong domain: {}", header));
-        }
-        fmt::format_to(std::back_inserter(xmpp_out_),
-                       "<?xml version='1.0'?><stream:stream "
-                       "xmlns:stream='http://etherx.jabber.org/streams' "
-                       "xmlns='jabber:component:accept' from='{}' id='{}'>",
-                       component, stream_id_);
-        state_ = LinkState::awaiting_handshake;
-    }
-
-    void on_element(std::string_view element, std::int64_t now) {
-        const std::string_view name = element_name(element);
-        if (state_ == LinkState::awaiting_handshake) {
-            on_handshake(element, name);
-            return;
-        }
-        if (name == "presence") {
-            on_presence(element, now);
-        } else if (name == "iq" && attribute(element, "id") == ready_id) {
-            ready_ = attribute(element, "type") == "result";
-            if (!ready_) {
-                throw GatewayFailure(fmt::format("xsgw did not answer the ping: {}", element));
-            }
-        } else if (attribute(element, "to") == component) {
-            // The server's routing: a stanza to the component's own domain (its keepalive ping)
-            // goes back to the component.
-            xmpp_out_.append(element);
-        } else {
-            ++anomalies_.unexpected_xmpp;
-        }
-    }
-
-    void on_handshake(std::string_view element, std::string_view name) {
-        const std::size_t open_end = element.find('>');
-        const std::size_t close = element.rfind("</");
-        const std::string_view digest =
-            name == "handshake" && open_end != std::string_view::npos && close > open_end
-                ? element.substr(open_end + 1, close - open_end - 1)
-                : std::string_view();
-        if (digest != handshake_digest(stream_id_, secret_)) {
-            xmpp_out_ += "<stream:error><not-authorized "
-                         "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"
-                         "</stream:stream>";
-            flush_xmpp();
-            throw GatewayFailure(fmt::format(
-                "xsgw's handshake is not SHA-1(id + secret) in lowercase hex: {}", element));
-        }
-        xmpp_out_ += "<handshake/>";
-        state_ = LinkState::up;
-        // Proves the link is up on xsgw's side: it answers stanzas only after <handshake/>.
-        fmt::format_to(
-            std::back_inserter(xmpp_out_),
-            "<iq type='get' id='{}' from='{}' to='{}'><ping xmlns='urn:xmpp:ping'/></iq>", ready_id,
-            xmpp_domain, component);
-    }
 
     void on_presence(std::string_view element, std::int64_t now) {
         const std::string_view to = attribute(element, "to").value_or("");
@@ -859,29 +715,9 @@ private:
     void request(std::uint32_t i, std::int64_t now) {
         subs_[i].requested = now;
         // sip:c<i>@HOST:PORT as a contact JID: ':' escaped as \3a (XEP-0106).
-        fmt::format_to(std::back_inserter(xmpp_out_),
+        fmt::format_to(std::back_inserter(xmpp_.out()),
                        "<presence type='subscribe' from='u{}@{}' to='c{}*{}\\3a{}@{}'/>", i,
                        xmpp_domain, i, options_.host, notifier_port_, component);
-    }
-
-    void flush_xmpp() {
-        while (!xmpp_out_.empty() && xmpp_) {
-            const ssize_t n = ::send(xmpp_.get(), xmpp_out_.data(), xmpp_out_.size(),
-                                     MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (n > 0) {
-                xmpp_out_.erase(0, static_cast<std::size_t>(n));
-                continue;
-            }
-            if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-                return;
-            }
-            if (stopping_) {
-                xmpp_.reset(); // xsgw closed its end on SIGTERM
-                xmpp_out_.clear();
-                return;
-            }
-            throw GatewayFailure(fmt::format("XMPP connection: {}", std::strerror(errno)));
-        }
     }
 
     // ------------------------------------------------ SIP notifier
@@ -1124,17 +960,12 @@ private:
     std::uint16_t metrics_port_;
     std::string notifier_uri_host_;
 
-    Fd listen_;
-    Fd xmpp_;
     Fd notifier_;
     sockaddr_in gateway_addr_{};
     std::unique_ptr<GatewayProcess> gateway_;
 
-    LinkState state_ = LinkState::no_connection;
-    bool ready_ = false;
     bool stopping_ = false; ///< SIGTERM sent: the link closing is expected
-    XmlStreamSplitter splitter_;
-    std::string xmpp_out_;
+    FakeComponentServer xmpp_;
 
     std::vector<Subscription> subs_;
     std::uint32_t begin_ = 0;

@@ -13,6 +13,7 @@
 // outstanding, then a run at a fixed offered rate for the latency figures.
 // It prints figures and asserts nothing about speed; it exits 1 only when a
 // message was lost, duplicated, misrouted or refused, or the gateway failed.
+#include "fake_component_server.hpp"
 #include "fd.hpp"
 #include "gateway_process.hpp"
 #include "sip_text.hpp"
@@ -78,12 +79,6 @@ std::int64_t now_ns() {
                std::chrono::steady_clock::now().time_since_epoch())
         .count();
 }
-
-/// The gateway died, closed its link or spoke nonsense: the run cannot go on.
-class GatewayFailure : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
 
 // ---------------------------------------------------------------- options
 
@@ -232,21 +227,6 @@ std::string random_hex(std::size_t bytes) {
     return out;
 }
 
-/// XEP-0114 §3: lowercase hex SHA-1 of stream id + secret.
-std::string handshake_digest(std::string_view id, std::string_view secret) {
-    const std::string input = std::string(id) + std::string(secret);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (EVP_Digest(input.data(), input.size(), md, &len, EVP_sha1(), nullptr) != 1) {
-        throw std::runtime_error("SHA-1 failed");
-    }
-    std::string hex;
-    for (unsigned int i = 0; i < len; ++i) {
-        fmt::format_to(std::back_inserter(hex), "{:02x}", md[i]);
-    }
-    return hex;
-}
-
 std::uint32_t hash_of(std::string_view s) {
     std::uint32_t h = 2166136261U; // FNV-1a
     for (const char c : s) {
@@ -388,11 +368,20 @@ class Session {
 public:
     Session(const Options& options, Direction direction, const std::string& workdir)
         : options_(options), direction_(direction), run_id_(random_hex(4)), secret_(random_hex(16)),
-          stream_id_(random_hex(8)), last_seq_per_recipient_(options.recipients, -1) {
-        listen_ = bound_socket(SOCK_STREAM);
-        if (::listen(listen_.get(), 4) != 0) {
-            throw std::runtime_error(fmt::format("listen: {}", std::strerror(errno)));
-        }
+          stream_id_(random_hex(8)),
+          xmpp_(
+              ComponentServerSettings{std::string(component), secret_, stream_id_, "xmpp.test",
+                                      std::string(ready_id)},
+              [this](std::string_view element, std::string_view name, std::int64_t now) {
+                  if (name != "message") {
+                      return false;
+                  }
+                  on_message_stanza(element, now);
+                  return true;
+              },
+              [this] { ++anomalies_.unexpected; }, now_ns),
+          last_seq_per_recipient_(options.recipients, -1) {
+        xmpp_.listen_on(bound_socket(SOCK_STREAM));
         uas_ = bound_socket(SOCK_DGRAM);
         generator_ = bound_socket(SOCK_DGRAM);
         grow_receive_buffer(uas_.get());
@@ -403,8 +392,8 @@ public:
         generator_jid_ = fmt::format("bob*127.0.0.1\\3a{}@{}", generator_port_, component);
         gateway_ = std::make_unique<GatewayProcess>(
             GatewaySettings{options.xsgw, workdir, fmt::format("xsgw-{}", tag_of(direction)),
-                            local_port(listen_.get()), sip_port_, secret_, std::string(component),
-                            std::string(sip_domain)});
+                            local_port(xmpp_.listen_fd()), sip_port_, secret_,
+                            std::string(component), std::string(sip_domain)});
     }
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
@@ -416,15 +405,15 @@ public:
     void start() {
         gateway_->start();
         const std::int64_t deadline = now_ns() + 15 * sec;
-        while (!ready_) {
+        while (!xmpp_.ready()) {
             const std::int64_t left = deadline - now_ns();
             if (left <= 0) {
-                throw GatewayFailure(state_ == LinkState::no_connection
+                throw GatewayFailure(!xmpp_.connected()
                                          ? "xsgw did not connect to the XMPP port within 15 s"
                                          : "xsgw's component link did not come up within 15 s");
             }
             poll_once(left);
-            flush_xmpp();
+            xmpp_.flush();
         }
     }
 
@@ -463,11 +452,11 @@ public:
                 last_send = now;
                 ++sent_;
                 if (rate) {
-                    flush_xmpp(); // each message leaves at its own time
+                    xmpp_.flush(); // each message leaves at its own time
                     now = now_ns();
                 }
             }
-            flush_xmpp();
+            xmpp_.flush();
             if (completed_ == count || now - last_progress_ > quiet_limit) {
                 break;
             }
@@ -524,14 +513,12 @@ public:
     std::uint16_t generator_port() const { return generator_port_; }
 
 private:
-    enum class LinkState { no_connection, awaiting_stream, awaiting_handshake, up };
-
     // ------------------------------------------------ loop
 
     void poll_once(std::int64_t wait_ns) {
         std::array<pollfd, 5> fds{{
-            {listen_.get(), POLLIN, 0},
-            {xmpp_.get(), static_cast<short>(POLLIN | (xmpp_out_.empty() ? 0 : POLLOUT)), 0},
+            {xmpp_.listen_fd(), POLLIN, 0},
+            {xmpp_.link_fd(), static_cast<short>(POLLIN | (xmpp_.out().empty() ? 0 : POLLOUT)), 0},
             {uas_.get(), POLLIN, 0},
             {generator_.get(), POLLIN, 0},
             {gateway_->exit_fd(), POLLIN, 0},
@@ -544,13 +531,13 @@ private:
             throw std::runtime_error(fmt::format("ppoll: {}", std::strerror(errno)));
         }
         if (fds[0].revents != 0) {
-            accept_link();
+            xmpp_.accept_link();
         }
         if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-            read_xmpp();
+            xmpp_.read();
         }
         if (fds[1].revents & POLLOUT) {
-            flush_xmpp();
+            xmpp_.flush();
         }
         if (fds[2].revents & POLLIN) {
             read_uas();
@@ -587,126 +574,6 @@ private:
     bool known(std::uint64_t seq) const { return seq < sent_; }
 
     // ------------------------------------------------ XMPP server side
-
-    void accept_link() {
-        Fd conn(::accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-        if (!conn) {
-            return;
-        }
-        if (xmpp_) {
-            throw GatewayFailure("xsgw opened a second XMPP connection (did the first fail?)");
-        }
-        const int one = 1;
-        ::setsockopt(conn.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        xmpp_ = std::move(conn);
-        listen_.reset(); // a reconnect would be a failure of the run: nobody to accept it
-        state_ = LinkState::awaiting_stream;
-    }
-
-    void read_xmpp() {
-        std::array<char, 65536> buf{};
-        for (int i = 0; i < 16; ++i) {
-            const ssize_t n = ::recv(xmpp_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
-            if (n > 0) {
-                splitter_.feed({buf.data(), static_cast<std::size_t>(n)});
-                drain_xmpp(now_ns());
-                if (static_cast<std::size_t>(n) < buf.size()) {
-                    return;
-                }
-                continue;
-            }
-            if (n == 0) {
-                throw GatewayFailure("xsgw closed the XMPP connection");
-            }
-            if (errno == EAGAIN || errno == EINTR) {
-                return;
-            }
-            throw GatewayFailure(fmt::format("XMPP connection: {}", std::strerror(errno)));
-        }
-    }
-
-    void drain_xmpp(std::int64_t now) {
-        for (;;) {
-            const XmlStreamSplitter::Event event = splitter_.next();
-            switch (event.kind) {
-            case XmlStreamSplitter::Kind::need_more:
-                return;
-            case XmlStreamSplitter::Kind::stream_open:
-                on_stream_open(event.text);
-                break;
-            case XmlStreamSplitter::Kind::element:
-                on_element(event.text, now);
-                break;
-            case XmlStreamSplitter::Kind::stream_close:
-                throw GatewayFailure("xsgw closed its XMPP stream");
-            case XmlStreamSplitter::Kind::malformed:
-                throw GatewayFailure(
-                    fmt::format("xsgw sent XML the benchmark cannot follow: {}", event.text));
-            }
-        }
-    }
-
-    void on_stream_open(std::string_view header) {
-        if (state_ != LinkState::awaiting_stream) {
-            throw GatewayFailure("second stream header on the XMPP connection");
-        }
-        if (attribute(header, "to") != component) {
-            throw GatewayFailure(
-                fmt::format("xsgw opened a stream to the wrong domain: {}", header));
-        }
-        fmt::format_to(std::back_inserter(xmpp_out_),
-                       "<?xml version='1.0'?><stream:stream "
-                       "xmlns:stream='http://etherx.jabber.org/streams' "
-                       "xmlns='jabber:component:accept' from='{}' id='{}'>",
-                       component, stream_id_);
-        state_ = LinkState::awaiting_handshake;
-    }
-
-    void on_element(std::string_view element, std::int64_t now) {
-        const std::string_view name = element_name(element);
-        if (state_ == LinkState::awaiting_handshake) {
-            on_handshake(element, name);
-            return;
-        }
-        if (name == "message") {
-            on_message_stanza(element, now);
-        } else if (name == "iq" && attribute(element, "id") == ready_id) {
-            ready_ = attribute(element, "type") == "result";
-            if (!ready_) {
-                throw GatewayFailure(fmt::format("xsgw did not answer the ping: {}", element));
-            }
-        } else if (attribute(element, "to") == component) {
-            // The server's routing: a stanza to the component's own domain (its keepalive ping)
-            // goes back to the component.
-            xmpp_out_.append(element);
-        } else {
-            ++anomalies_.unexpected;
-        }
-    }
-
-    void on_handshake(std::string_view element, std::string_view name) {
-        const std::size_t open_end = element.find('>');
-        const std::size_t close = element.rfind("</");
-        const std::string_view digest =
-            name == "handshake" && open_end != std::string_view::npos && close > open_end
-                ? element.substr(open_end + 1, close - open_end - 1)
-                : std::string_view();
-        if (digest != handshake_digest(stream_id_, secret_)) {
-            xmpp_out_ += "<stream:error><not-authorized "
-                         "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"
-                         "</stream:stream>";
-            flush_xmpp();
-            throw GatewayFailure(fmt::format(
-                "xsgw's handshake is not SHA-1(id + secret) in lowercase hex: {}", element));
-        }
-        xmpp_out_ += "<handshake/>";
-        state_ = LinkState::up;
-        // Proves the link is up on xsgw's side: it answers stanzas only after <handshake/>.
-        fmt::format_to(
-            std::back_inserter(xmpp_out_),
-            "<iq type='get' id='{}' from='{}' to='{}'><ping xmlns='urn:xmpp:ping'/></iq>", ready_id,
-            "xmpp.test", component);
-    }
 
     void on_message_stanza(std::string_view element, std::int64_t now) {
         if (attribute(element, "type") == "error") {
@@ -745,21 +612,6 @@ private:
         mark_progress(seq, now);
     }
 
-    void flush_xmpp() {
-        while (!xmpp_out_.empty() && xmpp_) {
-            const ssize_t n = ::send(xmpp_.get(), xmpp_out_.data(), xmpp_out_.size(),
-                                     MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (n > 0) {
-                xmpp_out_.erase(0, static_cast<std::size_t>(n));
-                continue;
-            }
-            if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-                return;
-            }
-            throw GatewayFailure(fmt::format("XMPP connection: {}", std::strerror(errno)));
-        }
-    }
-
     // ------------------------------------------------ SIP side
 
     std::string body_for(Direction d, std::uint64_t seq) const {
@@ -776,7 +628,7 @@ private:
         r.sent = now;
         if (direction_ == Direction::xmpp_to_sip) {
             // sip:bob<k>@127.0.0.1:<uas port> as a contact JID: ':' escaped as \3a (XEP-0106).
-            fmt::format_to(std::back_inserter(xmpp_out_),
+            fmt::format_to(std::back_inserter(xmpp_.out()),
                            "<message from='{}' to='bob{}*127.0.0.1\\3a{}@{}' type='chat' "
                            "id='x2s-{}'><body>{}</body></message>",
                            xmpp_sender, seq % options_.recipients, uas_port_, component, seq,
@@ -940,8 +792,6 @@ private:
     std::string stream_id_;
     std::string generator_jid_;
 
-    Fd listen_;
-    Fd xmpp_;
     Fd uas_;
     Fd generator_;
     std::uint16_t uas_port_ = 0;
@@ -949,10 +799,7 @@ private:
     std::uint16_t sip_port_ = 0;
     std::unique_ptr<GatewayProcess> gateway_;
 
-    LinkState state_ = LinkState::no_connection;
-    bool ready_ = false;
-    XmlStreamSplitter splitter_;
-    std::string xmpp_out_;
+    FakeComponentServer xmpp_;
 
     std::vector<Record> records_;
     std::uint64_t next_seq_ = 0;
