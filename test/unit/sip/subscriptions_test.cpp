@@ -1,6 +1,7 @@
 // The user agent's presence roles against another instance of itself on loopback:
 // one subscribes (P1-P7 as the SIP side sees them), the other is the notifier (P8, P9),
 // and a publication (P13).
+#include "loopback.hpp"
 #include "xsgw/sip/user_agent.hpp"
 
 #include <doctest/doctest.h>
@@ -19,15 +20,9 @@ using xsgw::sip::SubscriptionEnd;
 using xsgw::sip::SubState;
 using xsgw::sip::UserAgent;
 using xsgw::sip::WatcherId;
+using xsgw::test::listen_on;
 
 namespace {
-
-xsgw::core::SipConfig listen_on(int port) {
-    xsgw::core::SipConfig c;
-    c.domain = "sip.test";
-    c.listen = "sip:127.0.0.1:" + std::to_string(port);
-    return c;
-}
 
 constexpr const char* pidf_open =
     "<?xml version='1.0'?><presence xmlns='urn:ietf:params:xml:ns:pidf' "

@@ -1,5 +1,6 @@
 // The user agent against another instance of itself on loopback: send, receive,
 // fail-over (D5) and per-recipient ordering (M10).
+#include "loopback.hpp"
 #include "xsgw/sip/user_agent.hpp"
 
 #include <doctest/doctest.h>
@@ -14,15 +15,9 @@ using xsgw::sip::OutgoingMessage;
 using xsgw::sip::Reply;
 using xsgw::sip::SendResult;
 using xsgw::sip::UserAgent;
+using xsgw::test::listen_on;
 
 namespace {
-
-xsgw::core::SipConfig listen_on(int port) {
-    xsgw::core::SipConfig c;
-    c.domain = "sip.test";
-    c.listen = "sip:127.0.0.1:" + std::to_string(port);
-    return c;
-}
 
 OutgoingMessage message(const std::string& body) {
     OutgoingMessage m;
