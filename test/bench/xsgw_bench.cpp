@@ -8,11 +8,17 @@
 //              generator that sends MESSAGE requests to xsgw (UDP) and reads
 //              its responses, retransmitting like an RFC 3261 UAC.
 //
-// One direction at a time, each against a fresh xsgw: a one-message probe, a
-// warm-up, a run as fast as xsgw takes messages with at most `window`
-// outstanding, then a run at a fixed offered rate for the latency figures.
-// It prints figures and asserts nothing about speed; it exits 1 only when a
-// message was lost, duplicated, misrouted or refused, or the gateway failed.
+// The reference: the same SIP load generator and UAS with Kamailio between them
+// instead of xsgw (one UDP worker, stateful t_relay), in the same run, so the
+// table gives xsgw's rates as a ratio of a well-tuned SIP proxy's on the same
+// machine at the same moment.
+//
+// One direction at a time, each against a fresh xsgw (or Kamailio): a
+// one-message probe, a warm-up, a run as fast as it takes messages with at most
+// `window` outstanding, then runs at fixed offered rates (25%, 50%, 90% of that
+// maximum) for the latency figures. It prints figures and asserts nothing about
+// speed; it exits 1 only when a message was lost, duplicated, misrouted or
+// refused, or the gateway (or Kamailio) failed.
 #include "fake_component_server.hpp"
 #include "fd.hpp"
 #include "gateway_process.hpp"
@@ -82,16 +88,20 @@ std::int64_t now_ns() {
 
 // ---------------------------------------------------------------- options
 
+enum class Direction { xmpp_to_sip, sip_to_xmpp, kamailio };
+
 struct Options {
     std::string xsgw;
+    std::string kamailio = "/usr/sbin/kamailio";
     std::uint64_t messages = 20000;
     std::uint32_t window = 200;
     std::optional<double> rate;
+    std::vector<double> loads = {0.25, 0.5, 0.9};
     std::uint32_t recipients = 1000;
     std::size_t body_bytes = 100;
     std::uint64_t warmup = 1000;
-    bool xmpp_to_sip = true;
-    bool sip_to_xmpp = true;
+    std::vector<Direction> directions = {Direction::xmpp_to_sip, Direction::sip_to_xmpp,
+                                         Direction::kamailio};
     std::string workdir;
     bool keep = false;
     std::int64_t quiet_limit = 40 * sec;
@@ -100,26 +110,43 @@ struct Options {
 constexpr std::string_view usage = R"(usage: xsgw_bench --xsgw PATH [options]
 
 Benchmarks the xsgw binary at PATH on loopback, playing its XMPP server and
-its SIP peers; prints one table. Exits 1 if a message is lost, duplicated,
-misrouted or refused, or the gateway fails; 2 for a bad command line.
+its SIP peers, and Kamailio relaying the same SIP load as the reference; prints
+the tables. Exits 1 if a message is lost, duplicated, misrouted or refused, or
+the gateway or Kamailio fails; 2 for a bad command line.
 
   --xsgw PATH          the xsgw binary (required)
+  --kamailio PATH      the reference proxy (default /usr/sbin/kamailio)
   -n, --messages N     messages per measured run and direction (default 20000)
   -w, --window W       most messages outstanding at once (default 200)
-  --rate R             offered rate in msgs/s for the latency run
-                       (default: 50% of the maximum measured in that direction)
+  --loads L,L,...      offered rates of the latency runs, in % of the maximum
+                       measured in that direction (default 25,50,90)
+  --rate R             one latency run at R msgs/s instead of --loads
   --recipients K       XMPP->SIP load is spread over bob0..bob<K-1> (default 1000):
                        xsgw sends one MESSAGE at a time per recipient (M10)
   --body-bytes B       message body size, 24..700 (default 100): xsgw sends a MESSAGE
                        over 1300 bytes (body + 600) only by TCP (M4), and the UAS is UDP
   --warmup M           unmeasured messages before the runs (default 1000)
-  --direction D        both | xmpp-to-sip | sip-to-xmpp (default both)
+  --direction D[,D]    all | both | xmpp-to-sip | sip-to-xmpp | kamailio (default all;
+                       both = the two xsgw directions)
   --quiet-limit S      give up a run after S seconds without progress (default 40)
   --workdir DIR        where the configs and logs go (default: a new /tmp/xsgw_bench.*,
                        removed after a clean run)
   --keep               keep the workdir after a clean run
   -h, --help           this text
 )";
+
+/// The pieces of a comma-separated list (empty pieces kept).
+std::vector<std::string_view> split(std::string_view text, char separator) {
+    std::vector<std::string_view> pieces;
+    for (;;) {
+        const std::size_t at = text.find(separator);
+        pieces.push_back(text.substr(0, at));
+        if (at == std::string_view::npos) {
+            return pieces;
+        }
+        text.remove_prefix(at + 1);
+    }
+}
 
 template <class T> T parse_number(std::string_view option, std::string_view text) {
     T value{};
@@ -158,8 +185,19 @@ Options parse_options(int argc, char** argv) {
             o.messages = parse_number<std::uint64_t>(arg, value());
         } else if (arg == "-w" || arg == "--window") {
             o.window = parse_number<std::uint32_t>(arg, value());
+        } else if (arg == "--kamailio") {
+            o.kamailio = value();
         } else if (arg == "--rate") {
             o.rate = parse_number<double>(arg, value());
+        } else if (arg == "--loads") {
+            o.loads.clear();
+            for (const std::string_view item : split(value(), ',')) {
+                const double percent = parse_number<double>(arg, item);
+                if (!(percent > 0 && percent <= 100)) {
+                    throw std::invalid_argument("--loads: each must be in (0, 100]");
+                }
+                o.loads.push_back(percent / 100.0);
+            }
         } else if (arg == "--recipients") {
             o.recipients = parse_number<std::uint32_t>(arg, value());
         } else if (arg == "--body-bytes") {
@@ -169,11 +207,21 @@ Options parse_options(int argc, char** argv) {
         } else if (arg == "--quiet-limit") {
             o.quiet_limit = parse_number<std::int64_t>(arg, value()) * sec;
         } else if (arg == "--direction") {
-            const std::string_view d = value();
-            o.xmpp_to_sip = d == "both" || d == "xmpp-to-sip";
-            o.sip_to_xmpp = d == "both" || d == "sip-to-xmpp";
-            if (!o.xmpp_to_sip && !o.sip_to_xmpp) {
-                throw std::invalid_argument(fmt::format("--direction: unknown '{}'", d));
+            o.directions.clear();
+            for (const std::string_view d : split(value(), ',')) {
+                if (d == "all" || d == "both" || d == "xmpp-to-sip") {
+                    o.directions.push_back(Direction::xmpp_to_sip);
+                }
+                if (d == "all" || d == "both" || d == "sip-to-xmpp") {
+                    o.directions.push_back(Direction::sip_to_xmpp);
+                }
+                if (d == "all" || d == "kamailio") {
+                    o.directions.push_back(Direction::kamailio);
+                }
+                if (d != "all" && d != "both" && d != "xmpp-to-sip" && d != "sip-to-xmpp" &&
+                    d != "kamailio") {
+                    throw std::invalid_argument(fmt::format("--direction: unknown '{}'", d));
+                }
             }
         } else if (arg == "--workdir") {
             o.workdir = value();
@@ -188,6 +236,13 @@ Options parse_options(int argc, char** argv) {
     }
     if (::access(o.xsgw.c_str(), X_OK) != 0) {
         throw std::invalid_argument(fmt::format("--xsgw: {} is not executable", o.xsgw));
+    }
+    if (std::find(o.directions.begin(), o.directions.end(), Direction::kamailio) !=
+            o.directions.end() &&
+        ::access(o.kamailio.c_str(), X_OK) != 0) {
+        throw std::invalid_argument(
+            fmt::format("--kamailio: {} is not executable (install kamailio, or --direction both)",
+                        o.kamailio));
     }
     if (o.messages == 0 || o.window == 0 || o.recipients == 0) {
         throw std::invalid_argument("--messages, --window and --recipients must be at least 1");
@@ -208,14 +263,37 @@ Options parse_options(int argc, char** argv) {
 
 // ---------------------------------------------------------------- small helpers
 
-enum class Direction { xmpp_to_sip, sip_to_xmpp };
-
 std::string_view name_of(Direction d) {
-    return d == Direction::xmpp_to_sip ? "XMPP->SIP" : "SIP->XMPP";
+    switch (d) {
+    case Direction::xmpp_to_sip:
+        return "XMPP->SIP";
+    case Direction::sip_to_xmpp:
+        return "SIP->XMPP";
+    case Direction::kamailio:
+        return "Kamailio";
+    }
+    return "?";
 }
 
 std::string_view tag_of(Direction d) {
-    return d == Direction::xmpp_to_sip ? "x2s" : "s2x";
+    switch (d) {
+    case Direction::xmpp_to_sip:
+        return "x2s";
+    case Direction::sip_to_xmpp:
+        return "s2x";
+    case Direction::kamailio:
+        return "kam";
+    }
+    return "?";
+}
+
+/// The generator sends requests (SIP->XMPP through xsgw, and through Kamailio); the UAS answers
+/// what arrives (XMPP->SIP through xsgw, and through Kamailio).
+bool generator_sends(Direction d) {
+    return d != Direction::xmpp_to_sip;
+}
+bool uas_receives(Direction d) {
+    return d != Direction::sip_to_xmpp;
 }
 
 std::string random_hex(std::size_t bytes) {
@@ -317,6 +395,76 @@ double percentile_ms(const std::vector<std::int64_t>& sorted, double p) {
            static_cast<double>(ms);
 }
 
+// ---------------------------------------------------------------- the reference
+
+std::string reference_config_path(const std::string& workdir) {
+    return workdir + "/kamailio.cfg";
+}
+
+/// Kamailio as a plain stateful relay of MESSAGE: one UDP worker, no TCP, no DNS, log level
+/// warn like xsgw's; the Request-URI is the UAS (numeric), so t_relay() sends it there.
+std::string kamailio_config(std::uint16_t port) {
+    return fmt::format(R"(#!KAMAILIO
+debug=0
+log_stderror=yes
+fork=yes
+children=1
+disable_tcp=yes
+auto_aliases=no
+dns=no
+rev_dns=no
+use_dns_cache=off
+maxbuffer=4194304
+listen=udp:127.0.0.1:{}
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+
+request_route {{
+    if (!mf_process_maxfwd_header("10")) {{
+        sl_send_reply("483", "Too Many Hops");
+        exit;
+    }}
+    if (!is_method("MESSAGE")) {{
+        sl_send_reply("405", "Method Not Allowed");
+        exit;
+    }}
+    if (!t_relay()) {{
+        sl_reply_error();
+    }}
+}}
+)",
+                       port);
+}
+
+/// Tuned as for production: 1 GiB of shared memory (transactions stay for their wait timer)
+/// and the "fm" allocators, not the debugging "qm" default (3.4x the rate here).
+std::vector<std::string> kamailio_command(const std::string& binary, const std::string& workdir) {
+    const std::string run = workdir + "/kamailio-run";
+    return {binary,
+            "-DD",
+            "-E",
+            "-f",
+            reference_config_path(workdir),
+            "-Y",
+            run,
+            "-P",
+            run + "/kamailio.pid",
+            "-w",
+            workdir,
+            "-m",
+            "1024",
+            "-M",
+            "8",
+            "-x",
+            "fm",
+            "-X",
+            "fm"};
+}
+
 // ---------------------------------------------------------------- one run
 
 /// What became of one message, indexed by its sequence number.
@@ -368,7 +516,7 @@ class Session {
 public:
     Session(const Options& options, Direction direction, const std::string& workdir)
         : options_(options), direction_(direction), run_id_(random_hex(4)), secret_(random_hex(16)),
-          stream_id_(random_hex(8)),
+          stream_id_(random_hex(8)), workdir_(workdir),
           xmpp_(
               ComponentServerSettings{std::string(component), secret_, stream_id_, "xmpp.test",
                                       std::string(ready_id)},
@@ -390,10 +538,17 @@ public:
         generator_port_ = local_port(generator_.get());
         sip_port_ = free_sip_port();
         generator_jid_ = fmt::format("bob*127.0.0.1\\3a{}@{}", generator_port_, component);
-        gateway_ = std::make_unique<GatewayProcess>(
-            GatewaySettings{options.xsgw, workdir, fmt::format("xsgw-{}", tag_of(direction)),
-                            local_port(xmpp_.listen_fd()), sip_port_, secret_,
-                            std::string(component), std::string(sip_domain)});
+        if (direction == Direction::kamailio) {
+            reference_ = std::make_unique<ChildProcess>(kamailio_command(options.kamailio, workdir),
+                                                        workdir + "/kamailio.log", true);
+            process_ = reference_.get();
+        } else {
+            gateway_ = std::make_unique<GatewayProcess>(
+                GatewaySettings{options.xsgw, workdir, fmt::format("xsgw-{}", tag_of(direction)),
+                                local_port(xmpp_.listen_fd()), sip_port_, secret_,
+                                std::string(component), std::string(sip_domain)});
+            process_ = &gateway_->process();
+        }
     }
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
@@ -401,8 +556,22 @@ public:
     Session& operator=(Session&&) = delete;
     ~Session() = default;
 
-    /// Starts xsgw and waits until its link is up and it answers a ping through it.
+    /// Starts xsgw and waits until its link is up and it answers a ping through it; or starts
+    /// Kamailio and waits until its UDP socket is bound.
     void start() {
+        if (direction_ == Direction::kamailio) {
+            std::filesystem::create_directories(workdir_ + "/kamailio-run");
+            write_private_file(reference_config_path(workdir_), kamailio_config(sip_port_));
+            reference_->start();
+            const std::int64_t deadline = now_ns() + 15 * sec;
+            while (!reference_->udp_drops("127.0.0.1", sip_port_)) {
+                if (now_ns() > deadline) {
+                    throw GatewayFailure("Kamailio did not bind its UDP port within 15 s");
+                }
+                poll_once(10 * ms); // no event announces the bind; its exit would show here
+            }
+            return;
+        }
         gateway_->start();
         const std::int64_t deadline = now_ns() + 15 * sec;
         while (!xmpp_.ready()) {
@@ -429,8 +598,8 @@ public:
         completed_ = 0;
         RunResult result;
         result.count = count;
-        const std::optional<double> cpu_before = gateway_->cpu_seconds();
-        const std::optional<std::uint64_t> drops_before = gateway_->udp_drops(sip_port_);
+        const std::optional<double> cpu_before = process_->cpu_seconds();
+        const std::optional<std::uint64_t> drops_before = udp_drops();
         const std::int64_t start = now_ns();
         const auto interval = rate ? static_cast<std::int64_t>(1e9 / *rate) : 0;
         std::int64_t first_send = 0;
@@ -461,22 +630,22 @@ public:
                 break;
             }
             std::int64_t wait = last_progress_ + quiet_limit - now;
-            if (direction_ == Direction::sip_to_xmpp) {
+            if (generator_sends(direction_)) {
                 wait = std::min(wait, 5 * ms); // retransmission timers
             }
             if (rate && sent_ < end_ && (sent_ - begin_) - completed_ < window) {
                 wait = std::min(wait, due - now);
             }
             poll_once(std::max<std::int64_t>(wait, 0));
-            if (direction_ == Direction::sip_to_xmpp) {
+            if (generator_sends(direction_)) {
                 retransmit_due(now_ns());
             }
         }
-        const std::optional<double> cpu_after = gateway_->cpu_seconds();
+        const std::optional<double> cpu_after = process_->cpu_seconds();
         if (cpu_before && cpu_after) {
             result.cpu_seconds = *cpu_after - *cpu_before;
         }
-        const std::optional<std::uint64_t> drops_after = gateway_->udp_drops(sip_port_);
+        const std::optional<std::uint64_t> drops_after = udp_drops();
         if (drops_before && drops_after) {
             result.udp_drops = *drops_after - *drops_before;
         }
@@ -489,7 +658,7 @@ public:
             if (r.arrivals > 0) {
                 ++result.delivered;
                 result.latencies.push_back(r.arrived - r.sent);
-                if (direction_ == Direction::sip_to_xmpp && r.final_status == 0) {
+                if (generator_sends(direction_) && r.final_status == 0) {
                     ++result.unanswered;
                 }
             }
@@ -501,18 +670,31 @@ public:
         return result;
     }
 
-    /// Peak resident memory of xsgw so far, in KiB.
-    std::optional<long> peak_rss_kib() const { return gateway_->peak_rss_kib(); }
+    /// Peak resident memory of xsgw so far, in KiB; for Kamailio, whose processes share
+    /// memory, the proportional set size of all of them now.
+    std::optional<long> memory_kib() const {
+        return direction_ == Direction::kamailio ? reference_->pss_kib()
+                                                 : process_->status_kib("VmHWM");
+    }
 
-    /// SIGTERM to xsgw; true when it exited 0 within 10 s.
-    bool stop() { return gateway_->stop(std::chrono::seconds(10)); }
+    /// SIGTERM; true when it exited 0 within 10 s.
+    bool stop() { return process_->stop(std::chrono::seconds(10)); }
 
     const Anomalies& anomalies() const { return anomalies_; }
-    const GatewayProcess& gateway() const { return *gateway_; }
+    const ChildProcess& process() const { return *process_; }
+    /// The config file of xsgw, or Kamailio's.
+    std::string config_path() const {
+        return gateway_ ? gateway_->config_path() : reference_config_path(workdir_);
+    }
     std::uint16_t uas_port() const { return uas_port_; }
     std::uint16_t generator_port() const { return generator_port_; }
 
 private:
+    /// Datagrams dropped at the SIP port of xsgw or Kamailio so far.
+    std::optional<std::uint64_t> udp_drops() const {
+        return process_->udp_drops("127.0.0.1", sip_port_);
+    }
+
     // ------------------------------------------------ loop
 
     void poll_once(std::int64_t wait_ns) {
@@ -521,7 +703,7 @@ private:
             {xmpp_.link_fd(), static_cast<short>(POLLIN | (xmpp_.out().empty() ? 0 : POLLOUT)), 0},
             {uas_.get(), POLLIN, 0},
             {generator_.get(), POLLIN, 0},
-            {gateway_->exit_fd(), POLLIN, 0},
+            {process_->exit_fd(), POLLIN, 0},
         }};
         const timespec ts{static_cast<time_t>(wait_ns / sec), static_cast<long>(wait_ns % sec)};
         if (::ppoll(fds.data(), fds.size(), &ts, nullptr) < 0) {
@@ -546,9 +728,10 @@ private:
             read_generator();
         }
         if (fds[4].revents != 0) {
-            gateway_->exited();
-            throw GatewayFailure(
-                fmt::format("xsgw ended unexpectedly: {}", gateway_->exit_description()));
+            process_->exited();
+            throw GatewayFailure(fmt::format("{} ended unexpectedly: {}",
+                                             gateway_ ? "xsgw" : "Kamailio",
+                                             process_->exit_description()));
         }
     }
 
@@ -558,7 +741,7 @@ private:
         if (r.done) {
             return;
         }
-        const bool done = direction_ == Direction::xmpp_to_sip
+        const bool done = !generator_sends(direction_)
                               ? r.arrivals > 0 || r.refused
                               : (r.arrivals > 0 && r.final_status != 0) || r.refused || r.gave_up;
         if (!done) {
@@ -641,7 +824,13 @@ private:
     }
 
     void send_request(std::uint64_t seq) {
-        const std::string body = body_for(Direction::sip_to_xmpp, seq);
+        const std::string body = body_for(direction_, seq);
+        // Through Kamailio the Request-URI is the UAS's own (the proxy relays on it); through
+        // xsgw it is the XMPP user's address at the gateway.
+        const std::string target =
+            direction_ == Direction::kamailio
+                ? fmt::format("sip:bob{}@127.0.0.1:{}", seq % options_.recipients, uas_port_)
+                : std::string(sip_target);
         const std::string request =
             fmt::format("MESSAGE {} SIP/2.0\r\n"
                         "Via: SIP/2.0/UDP 127.0.0.1:{};branch=z9hG4bK{}x{};rport\r\n"
@@ -653,8 +842,8 @@ private:
                         "Content-Type: text/plain;charset=UTF-8\r\n"
                         "Content-Length: {}\r\n"
                         "\r\n{}",
-                        sip_target, generator_port_, run_id_, seq, generator_port_, run_id_, seq,
-                        sip_target, run_id_, seq, body.size(), body);
+                        target, generator_port_, run_id_, seq, generator_port_, run_id_, seq,
+                        target, run_id_, seq, body.size(), body);
         const sockaddr_in to = loopback(sip_port_);
         // A full socket buffer only delays the message: the retransmission timer sends it again.
         ::sendto(generator_.get(), request.data(), request.size(), MSG_DONTWAIT,
@@ -725,9 +914,9 @@ private:
     }
 
     void on_uas_message(const SipMessage& m, std::int64_t now) {
-        const std::string prefix = fmt::format("xsgw_bench {} ", tag_of(Direction::xmpp_to_sip));
+        const std::string prefix = fmt::format("xsgw_bench {} ", tag_of(direction_));
         const std::uint64_t seq = seq_after(m.body, prefix);
-        if (!known(seq) || direction_ != Direction::xmpp_to_sip) {
+        if (!known(seq) || !uas_receives(direction_)) {
             ++anomalies_.unexpected;
             return;
         }
@@ -796,8 +985,11 @@ private:
     Fd generator_;
     std::uint16_t uas_port_ = 0;
     std::uint16_t generator_port_ = 0;
-    std::uint16_t sip_port_ = 0;
+    std::uint16_t sip_port_ = 0; ///< xsgw's SIP port, or Kamailio's
+    std::string workdir_;
     std::unique_ptr<GatewayProcess> gateway_;
+    std::unique_ptr<ChildProcess> reference_; ///< Kamailio
+    ChildProcess* process_ = nullptr;         ///< the one of the two that runs
 
     FakeComponentServer xmpp_;
 
@@ -817,55 +1009,48 @@ private:
 
 // ---------------------------------------------------------------- report
 
+/// One latency run at a fixed offered rate.
+struct PacedRun {
+    std::optional<double> load; ///< share of the maximum asked, when the rate came from --loads
+    double rate_asked = 0;
+    const RunResult* run = nullptr;
+};
+
 struct DirectionReport {
     Direction direction;
-    std::vector<std::pair<std::string, RunResult>> runs; // probe, warm-up, max, rate
+    std::vector<std::pair<std::string, RunResult>> runs; // probe, warm-up, max, paced...
     const RunResult* max = nullptr;
-    const RunResult* paced = nullptr;
-    double rate_asked = 0;
-    std::uint16_t peer_port = 0; ///< the UAS's (XMPP->SIP) or the generator's (SIP->XMPP) port
-    std::optional<long> peak_rss_kib;
+    std::vector<PacedRun> paced;
+    std::uint16_t peer_port = 0; ///< the UAS's (XMPP->SIP) or the generator's (other) port
+    std::optional<long> memory_kib;
     Anomalies anomalies;
     bool clean_exit = false;
     std::string exit_description;
     long log_lines = 0;
     std::string log_path;
-    std::string failure; ///< empty unless the gateway failed
+    std::string failure; ///< empty unless the gateway (or Kamailio) failed
 
-    std::uint64_t lost() const {
+    template <class Field> std::uint64_t total(Field field) const {
         std::uint64_t n = 0;
         for (const auto& [name, run] : runs) {
-            n += run.lost();
+            n += field(run);
         }
         return n;
+    }
+    std::uint64_t lost() const {
+        return total([](const RunResult& r) { return r.lost(); });
     }
     std::uint64_t refused() const {
-        std::uint64_t n = 0;
-        for (const auto& [name, run] : runs) {
-            n += run.refused;
-        }
-        return n;
+        return total([](const RunResult& r) { return r.refused; });
     }
     std::uint64_t unanswered() const {
-        std::uint64_t n = 0;
-        for (const auto& [name, run] : runs) {
-            n += run.unanswered;
-        }
-        return n;
+        return total([](const RunResult& r) { return r.unanswered; });
     }
     std::uint64_t udp_drops() const {
-        std::uint64_t n = 0;
-        for (const auto& [name, run] : runs) {
-            n += run.udp_drops.value_or(0);
-        }
-        return n;
+        return total([](const RunResult& r) { return r.udp_drops.value_or(0); });
     }
     std::uint64_t sent() const {
-        std::uint64_t n = 0;
-        for (const auto& [name, run] : runs) {
-            n += run.count;
-        }
-        return n;
+        return total([](const RunResult& r) { return r.count; });
     }
     bool ok() const {
         return failure.empty() && clean_exit && lost() == 0 && refused() == 0 &&
@@ -892,11 +1077,11 @@ std::string describe(const RunResult& run) {
     std::string text = fmt::format("{} messages in {:.3f} s = {:.0f} msg/s, {} lost", run.count,
                                    run.seconds, run.rate(), run.lost());
     if (run.cpu_seconds && run.wall_seconds > 0) {
-        fmt::format_to(std::back_inserter(text), ", xsgw on CPU {:.0f}% of the run",
+        fmt::format_to(std::back_inserter(text), ", on CPU {:.0f}% of the run",
                        100.0 * *run.cpu_seconds / run.wall_seconds);
     }
     if (run.udp_drops) {
-        fmt::format_to(std::back_inserter(text), ", {} datagrams dropped at xsgw's UDP socket",
+        fmt::format_to(std::back_inserter(text), ", {} datagrams dropped at its UDP socket",
                        *run.udp_drops);
     }
     return text;
@@ -906,27 +1091,27 @@ DirectionReport run_direction(const Options& options, Direction direction,
                               const std::string& workdir) {
     DirectionReport report;
     report.direction = direction;
-    report.runs.reserve(4); // references to runs stay valid while they are added
+    report.runs.reserve(3 + std::max<std::size_t>(options.loads.size(), 1)); // no reallocation
     const std::string name(name_of(direction));
     Session session(options, direction, workdir);
-    report.log_path = session.gateway().log_path();
+    report.log_path = session.process().log_path();
     report.peer_port =
         direction == Direction::xmpp_to_sip ? session.uas_port() : session.generator_port();
     auto note = [&](const std::string& text) { fmt::print(stderr, "{}: {}\n", name, text); };
     try {
         session.start();
-        note(fmt::format("xsgw pid {} up, link ready (config {}, log {})", session.gateway().pid(),
-                         session.gateway().config_path(), report.log_path));
+        note(fmt::format("{} pid {} up, ready (config {}, log {})",
+                         direction == Direction::kamailio ? "Kamailio" : "xsgw",
+                         session.process().pid(), session.config_path(), report.log_path));
 
         report.runs.emplace_back("probe", session.run(1, 1, std::nullopt, 10 * sec));
         const RunResult& probe = report.runs.back().second;
         if (probe.delivered != 1) {
-            throw GatewayFailure(
-                fmt::format("a single message did not arrive at the {}{}",
-                            direction == Direction::xmpp_to_sip ? "UAS" : "fake XMPP server",
-                            session.anomalies().first_refusal.empty()
-                                ? std::string(" within 10 s")
-                                : ": " + session.anomalies().first_refusal));
+            throw GatewayFailure(fmt::format("a single message did not arrive at the {}{}",
+                                             uas_receives(direction) ? "UAS" : "fake XMPP server",
+                                             session.anomalies().first_refusal.empty()
+                                                 ? std::string(" within 10 s")
+                                                 : ": " + session.anomalies().first_refusal));
         }
         note(fmt::format("one message arrived ({:.3f} ms)", percentile_ms(probe.latencies, 0.5)));
 
@@ -938,94 +1123,132 @@ DirectionReport run_direction(const Options& options, Direction direction,
 
         report.runs.emplace_back("max", session.run(options.messages, options.window, std::nullopt,
                                                     options.quiet_limit));
-        const RunResult& max = report.runs.back().second;
-        note("max: " + describe(max));
+        report.max = &report.runs.back().second;
+        note("max: " + describe(*report.max));
 
-        report.rate_asked = options.rate.value_or(std::max(1.0, max.rate() * 0.5));
-        report.runs.emplace_back("rate", session.run(options.messages, options.window,
-                                                     report.rate_asked, options.quiet_limit));
-        const RunResult& paced = report.runs.back().second;
-        note(fmt::format("rate: offered {:.0f} msg/s (held {:.0f}): {}", report.rate_asked,
-                         paced.offered_rate(), describe(paced)));
-        report.peak_rss_kib = session.peak_rss_kib();
+        std::vector<PacedRun> plan;
+        if (options.rate) {
+            plan.push_back({std::nullopt, *options.rate});
+        } else {
+            for (const double load : options.loads) {
+                plan.push_back({load, std::max(1.0, report.max->rate() * load)});
+            }
+        }
+        for (PacedRun p : plan) {
+            report.runs.emplace_back("paced", session.run(options.messages, options.window,
+                                                          p.rate_asked, options.quiet_limit));
+            p.run = &report.runs.back().second;
+            report.paced.push_back(p);
+            note(fmt::format("at {:.0f} msg/s (held {:.0f}): {}", p.rate_asked,
+                             p.run->offered_rate(), describe(*p.run)));
+        }
+        report.memory_kib = session.memory_kib();
     } catch (const GatewayFailure& e) {
         report.failure = e.what();
     }
-    // Pointers into runs only now that it no longer grows.
-    for (const auto& [run_name, run] : report.runs) {
-        if (run_name == "max") {
-            report.max = &run;
-        } else if (run_name == "rate") {
-            report.paced = &run;
-        }
-    }
     report.clean_exit = session.stop();
-    report.exit_description = session.gateway().exit_description();
+    report.exit_description = session.process().exit_description();
     report.anomalies = session.anomalies();
-    report.log_lines = session.gateway().log_lines();
+    report.log_lines = session.process().log_lines();
     if (!report.failure.empty()) {
-        const std::string tail = session.gateway().log_tail(20);
-        fmt::print(stderr, "{}: FAILED: {}\n{}: xsgw {}; last lines of {}:\n{}", name,
-                   report.failure, name, report.exit_description, report.log_path,
+        const std::string tail = session.process().log_tail(20);
+        fmt::print(stderr, "{}: FAILED: {}\n{}: {}; last lines of {}:\n{}", name, report.failure,
+                   name, report.exit_description, report.log_path,
                    tail.empty() ? "(empty)\n" : tail);
     }
     return report;
 }
 
+const DirectionReport* find_report(const std::vector<DirectionReport>& reports, Direction d) {
+    for (const auto& r : reports) {
+        if (r.direction == d) {
+            return &r;
+        }
+    }
+    return nullptr;
+}
+
 void print_table(const Options& options, const std::vector<DirectionReport>& reports) {
     fmt::print("\nxsgw_bench: {}  messages/run {}  window {}  body {} B  SIP over UDP  "
-               "xsgw log level warn\n",
+               "log level warn\n",
                options.xsgw, options.messages, options.window, options.body_bytes);
     for (const auto& r : reports) {
-        if (r.direction == Direction::xmpp_to_sip) {
+        switch (r.direction) {
+        case Direction::xmpp_to_sip:
             fmt::print("XMPP->SIP: stanza written by the fake XMPP server -> MESSAGE read by the "
                        "UAS; load spread over {} recipients bob0..bob{} at 127.0.0.1:{}, since "
                        "xsgw sends one MESSAGE at a time per recipient (M10)\n",
                        options.recipients, options.recipients - 1, r.peer_port);
-        } else {
+            break;
+        case Direction::sip_to_xmpp:
             fmt::print("SIP->XMPP: MESSAGE sent by the generator (sip:bob@127.0.0.1:{}) to {} -> "
                        "stanza read by the fake XMPP server; done when the stanza and the 202 "
                        "are both in\n",
                        r.peer_port, sip_target);
+            break;
+        case Direction::kamailio:
+            fmt::print("Kamailio: the same generator -> Kamailio {} (one UDP worker, stateful "
+                       "t_relay) -> the UAS (bob0..bob{}); done when the UAS has the MESSAGE and "
+                       "the 200 is back at the generator\n",
+                       options.kamailio, options.recipients - 1);
+            break;
         }
     }
-    fmt::print("\n{:<10} {:>10} {:>6} {:>5} {:>10} {:>8} {:>8} {:>9} {:>10} {:>11} {:>9}\n",
-               "direction", "max msg/s", "lost", "dup", "rate msg/s", "p50 ms", "p99 ms",
-               "p99.9 ms", "CPU s/10k", "CPU s/10k", "peak RSS");
-    fmt::print("{:<10} {:>10} {:>6} {:>5} {:>10} {:>8} {:>8} {:>9} {:>10} {:>11} {:>9}\n", "",
-               "(window)", "", "", "(offered)", "", "", "", "(at max)", "(at rate)", "MiB");
+    const DirectionReport* reference = find_report(reports, Direction::kamailio);
+    const double reference_rate =
+        reference != nullptr && reference->max != nullptr ? reference->max->rate() : 0;
+
+    fmt::print("\n{:<10} {:>10} {:>12} {:>6} {:>5} {:>10} {:>9}\n", "", "max msg/s", "x Kamailio",
+               "lost", "dup", "CPU s/10k", "memory");
+    fmt::print("{:<10} {:>10} {:>12} {:>6} {:>5} {:>10} {:>9}\n", "", "(window)", "", "", "",
+               "(at max)", "MiB");
     for (const auto& r : reports) {
         const std::string max_rate =
             r.max != nullptr ? fmt::format("{:.0f}", r.max->rate()) : std::string("-");
-        const std::string offered =
-            r.paced != nullptr ? fmt::format("{:.0f}", r.rate_asked) : std::string("-");
-        const std::string rss =
-            r.peak_rss_kib ? fmt::format("{:.1f}", static_cast<double>(*r.peak_rss_kib) / 1024.0)
-                           : std::string("-");
-        fmt::print("{:<10} {:>10} {:>6} {:>5} {:>10} {:>8} {:>8} {:>9} {:>10} {:>11} {:>9}\n",
-                   name_of(r.direction), max_rate, r.lost(), r.anomalies.duplicates, offered,
-                   ms_or_dash(r.paced, 0.5), ms_or_dash(r.paced, 0.99), ms_or_dash(r.paced, 0.999),
-                   cpu_per_10k(r.max), cpu_per_10k(r.paced), rss);
+        const std::string ratio = r.max != nullptr && reference_rate > 0
+                                      ? fmt::format("{:.2f}", r.max->rate() / reference_rate)
+                                      : std::string("-");
+        const std::string memory =
+            r.memory_kib ? fmt::format("{:.1f}{}", static_cast<double>(*r.memory_kib) / 1024.0,
+                                       r.direction == Direction::kamailio ? "*" : "")
+                         : std::string("-");
+        fmt::print("{:<10} {:>10} {:>12} {:>6} {:>5} {:>10} {:>9}\n", name_of(r.direction),
+                   max_rate, ratio, r.lost(), r.anomalies.duplicates, cpu_per_10k(r.max), memory);
     }
-    fmt::print("\n");
+    fmt::print("memory: peak resident set of xsgw; *Kamailio: proportional set size of all its "
+               "processes after the runs (they share memory)\n");
+
+    fmt::print("\n{:<10} {:>6} {:>10} {:>10} {:>8} {:>8} {:>9} {:>10}\n", "latency", "load",
+               "offered", "held", "p50 ms", "p99 ms", "p99.9 ms", "CPU s/10k");
+    for (const auto& r : reports) {
+        for (const PacedRun& p : r.paced) {
+            const std::string load =
+                p.load ? fmt::format("{:.0f}%", *p.load * 100.0) : std::string("fixed");
+            const std::string held = p.run->offered_rate() < 0.95 * p.rate_asked ? " NOT held" : "";
+            fmt::print("{:<10} {:>6} {:>10.0f} {:>10.0f} {:>8} {:>8} {:>9} {:>10}{}\n",
+                       name_of(r.direction), load, p.rate_asked, p.run->offered_rate(),
+                       ms_or_dash(p.run, 0.5), ms_or_dash(p.run, 0.99), ms_or_dash(p.run, 0.999),
+                       cpu_per_10k(p.run), held);
+        }
+    }
+    fmt::print("latency: first transmission -> arrival on the far side, on one clock; the "
+               "Kamailio rows give what the benchmark's own peers and loopback cost\n\n");
+
     for (const auto& r : reports) {
         const Anomalies& a = r.anomalies;
-        std::string held;
-        if (r.paced != nullptr && r.paced->offered_rate() < 0.95 * r.rate_asked) {
-            held = fmt::format(" (offered rate NOT held: {:.0f} msg/s)", r.paced->offered_rate());
+        fmt::print("{}: sent {} (probe, warm-up, max, {} paced), lost {}, refused {}, "
+                   "duplicates {}, misrouted {}, out of order {}, unexpected {}; ",
+                   name_of(r.direction), r.sent(), r.paced.size(), r.lost(), r.refused(),
+                   a.duplicates, a.misrouted, a.out_of_order, a.unexpected);
+        if (uas_receives(r.direction)) {
+            fmt::print("SIP retransmissions reaching the UAS {}", a.retransmits_seen);
         }
-        fmt::print("{}: sent {} (probe, warm-up, 2 runs), lost {}, refused {}, duplicates {}, "
-                   "misrouted {}, out of order {}, unexpected {}{}; ",
-                   name_of(r.direction), r.sent(), r.lost(), r.refused(), a.duplicates, a.misrouted,
-                   a.out_of_order, a.unexpected, held);
-        if (r.direction == Direction::xmpp_to_sip) {
-            fmt::print("xsgw SIP retransmissions reaching the UAS {}", a.retransmits_seen);
-        } else {
-            fmt::print("generator retransmissions {}, no final response {}", a.retransmits_sent,
-                       r.unanswered());
+        if (generator_sends(r.direction)) {
+            fmt::print("{}generator retransmissions {}, no final response {}",
+                       uas_receives(r.direction) ? ", " : "", a.retransmits_sent, r.unanswered());
         }
-        fmt::print("; datagrams dropped at xsgw's UDP socket {}", r.udp_drops());
-        fmt::print("; xsgw {}, {} log lines{}\n", r.exit_description, r.log_lines,
+        fmt::print("; datagrams dropped at its UDP socket {}", r.udp_drops());
+        fmt::print("; {}, {} log lines{}\n", r.exit_description, r.log_lines,
                    r.log_lines > 0 ? " (" + r.log_path + ")" : std::string());
         if (!a.first_refusal.empty()) {
             fmt::print("{}: first refusal: {}\n", name_of(r.direction), a.first_refusal);
@@ -1049,11 +1272,8 @@ int run(const Options& options) {
         std::filesystem::create_directories(workdir);
     }
     std::vector<DirectionReport> reports;
-    for (const Direction d : {Direction::xmpp_to_sip, Direction::sip_to_xmpp}) {
-        if ((d == Direction::xmpp_to_sip && !options.xmpp_to_sip) ||
-            (d == Direction::sip_to_xmpp && !options.sip_to_xmpp)) {
-            continue;
-        }
+    reports.reserve(options.directions.size());
+    for (const Direction d : options.directions) {
         reports.push_back(run_direction(options, d, workdir));
     }
     print_table(options, reports);
