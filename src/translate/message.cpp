@@ -1,7 +1,7 @@
 #include "xsgw/translate/message.hpp"
 
 #include "xml_reader.hpp"
-#include "xml_text.hpp"
+#include "xsgw/translate/xml_text.hpp"
 
 #include <algorithm>
 #include <array>
@@ -11,10 +11,6 @@
 
 namespace xsgw::translate {
 namespace {
-
-using detail::ascii_lower;
-using detail::iequals;
-using detail::is_xml_char;
 
 constexpr auto npos = std::string_view::npos;
 
@@ -91,7 +87,7 @@ bool is_break_or_tab(char32_t c) {
 
 std::string xml_escaped(std::string_view utf8) {
     std::string out;
-    detail::append_xml_escaped(out, utf8);
+    append_xml_escaped(out, utf8);
     return out;
 }
 
@@ -1100,7 +1096,7 @@ private:
     void append_char(std::string_view utf8, std::size_t& pos) {
         const std::size_t start = pos;
         next_code_point(utf8, pos);
-        detail::append_xml_escaped(out_, utf8.substr(start, pos - start));
+        append_xml_escaped(out_, utf8.substr(start, pos - start));
         has_content_ = true;
     }
 
@@ -1535,6 +1531,10 @@ void append_utf8(std::string& out, char32_t cp) {
 bool is_valid_utf8(std::string_view text) {
     std::size_t pos = 0;
     while (pos < text.size()) {
+        if (static_cast<unsigned char>(text[pos]) < 0x80) {
+            ++pos; // ASCII: the common case, decided here
+            continue;
+        }
         if (!next_code_point(text, pos)) {
             return false;
         }
@@ -1574,8 +1574,22 @@ std::string header_safe_text(std::string_view text, std::size_t max_bytes) {
 std::string xml_safe_text(std::string_view utf8) {
     std::string out;
     out.reserve(utf8.size());
+    // Printable ASCII, TAB and LF go over in runs; the rest one code point at a time.
+    const auto plain = [](char ch) {
+        const auto u = static_cast<unsigned char>(ch);
+        return (u >= 0x20 && u < 0x80) || ch == '\n' || ch == '\t';
+    };
     std::size_t pos = 0;
     while (pos < utf8.size()) {
+        std::size_t run = pos;
+        while (run < utf8.size() && plain(utf8[run])) {
+            ++run;
+        }
+        out.append(utf8.substr(pos, run - pos));
+        pos = run;
+        if (pos >= utf8.size()) {
+            break;
+        }
         const char32_t c = next_code_point(utf8, pos).value_or(0xFFFD);
         if (c == '\r') {
             out += '\n';

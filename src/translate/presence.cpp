@@ -1,8 +1,8 @@
 #include "xsgw/translate/presence.hpp"
 
 #include "xml_reader.hpp"
-#include "xml_text.hpp"
 #include "xsgw/translate/message.hpp"
+#include "xsgw/translate/xml_text.hpp"
 
 #include <algorithm>
 #include <climits>
@@ -13,10 +13,6 @@
 
 namespace xsgw::translate {
 namespace {
-
-using detail::ascii_lower;
-using detail::iequals;
-using detail::is_xml_char;
 
 constexpr std::string_view pidf_ns = "urn:ietf:params:xml:ns:pidf";
 constexpr std::string_view data_model_ns = "urn:ietf:params:xml:ns:pidf:data-model";
@@ -49,14 +45,14 @@ std::string_view trim_xml_space(std::string_view text) {
 }
 
 void append_text(std::string& out, std::string_view utf8) {
-    detail::append_xml_escaped(out, utf8, false);
+    append_xml_escaped(out, utf8, false);
 }
 
 void append_attribute(std::string& out, std::string_view name, std::string_view value) {
     out += ' ';
     out += name;
     out += "=\"";
-    detail::append_xml_escaped(out, value, true);
+    append_xml_escaped(out, value, true);
     out += '"';
 }
 

@@ -1,5 +1,6 @@
-// Small text helpers the translate area's XML writers and readers share.
-// Private to src/translate.
+// Small text helpers for writing XML and comparing protocol tokens: the
+// translate area's PIDF and message code and the bridge's stanza writer share
+// them.
 #pragma once
 
 #include "xsgw/translate/message.hpp" // next_code_point, append_utf8
@@ -8,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace xsgw::translate::detail {
+namespace xsgw::translate {
 
 inline char ascii_lower(char c) {
     return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
@@ -32,8 +33,25 @@ inline bool is_xml_char(char32_t c) {
 /// dropped. CR always, and TAB / LF when `attribute`, are written as references: a
 /// parser would otherwise normalise them away.
 inline void append_xml_escaped(std::string& out, std::string_view utf8, bool attribute = false) {
+    // Printable ASCII other than markup goes over in runs; the rest one code point at a time.
+    const auto plain = [attribute](char ch) {
+        const auto u = static_cast<unsigned char>(ch);
+        if (u < 0x20) {
+            return !attribute && (ch == '\n' || ch == '\t');
+        }
+        return u < 0x80 && ch != '&' && ch != '<' && ch != '>' && ch != '"' && ch != '\'';
+    };
     std::size_t pos = 0;
     while (pos < utf8.size()) {
+        std::size_t run = pos;
+        while (run < utf8.size() && plain(utf8[run])) {
+            ++run;
+        }
+        out.append(utf8.substr(pos, run - pos));
+        pos = run;
+        if (pos >= utf8.size()) {
+            break;
+        }
         const char32_t c = next_code_point(utf8, pos).value_or(0xFFFD);
         switch (c) {
         case '&':
@@ -55,10 +73,10 @@ inline void append_xml_escaped(std::string& out, std::string_view utf8, bool att
             out += "&#13;";
             break;
         case '\n':
-            out += attribute ? "&#10;" : "\n";
+            out += "&#10;"; // only in an attribute: plain text took it above
             break;
         case '\t':
-            out += attribute ? "&#9;" : "\t";
+            out += "&#9;";
             break;
         default:
             if (is_xml_char(c)) {
@@ -68,4 +86,4 @@ inline void append_xml_escaped(std::string& out, std::string_view utf8, bool att
     }
 }
 
-} // namespace xsgw::translate::detail
+} // namespace xsgw::translate
