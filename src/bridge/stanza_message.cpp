@@ -1,5 +1,6 @@
 #include "xsgw/bridge/stanza_message.hpp"
 
+#include "xsgw/translate/xml_text.hpp"
 #include "xsgw/xmpp/stanza.hpp"
 
 #include <gloox/parser.h>
@@ -72,36 +73,71 @@ translate::XmppMessage message_from_stanza(const gloox::Tag& stanza) {
     return m;
 }
 
-gloox::Tag* stanza_from_message(const translate::XmppMessage& m) {
-    auto* stanza = new gloox::Tag("message");
-    if (!m.id.empty()) stanza->addAttribute("id", m.id);
-    stanza->addAttribute("type", std::string(translate::to_string(m.type)));
-    stanza->addAttribute("from", m.from);
-    stanza->addAttribute("to", m.to);
-    if (!m.lang.empty()) stanza->addAttribute("xml:lang", m.lang);
-    if (!m.subject.empty()) new gloox::Tag(stanza, "subject", m.subject);
-    if (!m.body.empty()) new gloox::Tag(stanza, "body", m.body);
-    if (!m.thread.empty()) new gloox::Tag(stanza, "thread", m.thread);
+namespace {
+
+void append_attribute(std::string& xml, std::string_view name, std::string_view value) {
+    xml += ' ';
+    xml += name;
+    xml += "=\"";
+    translate::append_xml_escaped(xml, value, true);
+    xml += '"';
+}
+
+void append_element(std::string& xml, std::string_view name, std::string_view text) {
+    xml += '<';
+    xml += name;
+    xml += '>';
+    translate::append_xml_escaped(xml, text);
+    xml += "</";
+    xml += name;
+    xml += '>';
+}
+
+} // namespace
+
+std::string stanza_from_message(const translate::XmppMessage& m) {
+    // Written straight to text: this is the hot path of every SIP->XMPP message, and a
+    // gloox Tag tree costs some fifty allocations to build and serialise.
+    std::string xml;
+    xml.reserve(160 + m.from.size() + m.to.size() + m.subject.size() + m.body.size() +
+                m.thread.size() + m.xhtml.size());
+    xml += "<message";
+    if (!m.id.empty()) append_attribute(xml, "id", m.id);
+    append_attribute(xml, "type", translate::to_string(m.type));
+    append_attribute(xml, "from", m.from);
+    append_attribute(xml, "to", m.to);
+    if (!m.lang.empty()) append_attribute(xml, "xml:lang", m.lang);
+    xml += '>';
+    if (!m.subject.empty()) append_element(xml, "subject", m.subject);
+    if (!m.body.empty()) append_element(xml, "body", m.body);
+    if (!m.thread.empty()) append_element(xml, "thread", m.thread);
     if (m.chat_state) {
-        auto* state = new gloox::Tag(stanza, std::string(translate::to_string(*m.chat_state)));
-        state->setXmlns(ns_chat_states);
+        xml += '<';
+        xml += translate::to_string(*m.chat_state);
+        append_attribute(xml, "xmlns", ns_chat_states);
+        xml += "/>";
     }
     if (!m.receipt_for.empty()) {
-        auto* received = new gloox::Tag(stanza, "received");
-        received->setXmlns(ns_receipts);
-        received->addAttribute("id", m.receipt_for);
+        xml += "<received";
+        append_attribute(xml, "xmlns", ns_receipts);
+        append_attribute(xml, "id", m.receipt_for);
+        xml += "/>";
     }
     if (!m.xhtml.empty()) {
+        // Only well-formed XHTML goes out, as gloox writes it back (never malformed XML).
         FragmentParser parser;
         auto body =
             parser.parse("<body xmlns='" + std::string(ns_xhtml) + "'>" + m.xhtml + "</body>");
         if (body) {
-            auto* html = new gloox::Tag(stanza, "html");
-            html->setXmlns(ns_xhtml_im);
-            html->addChild(body.release());
+            xml += "<html";
+            append_attribute(xml, "xmlns", ns_xhtml_im);
+            xml += '>';
+            xml += body->xml();
+            xml += "</html>";
         }
     }
-    return stanza;
+    xml += "</message>";
+    return xml;
 }
 
 gloox::Tag* error_stanza_for(const translate::XmppMessage& request,

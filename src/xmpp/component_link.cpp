@@ -29,6 +29,20 @@ public:
 
     bool handshaken() const { return handshaken_; }
 
+    /// Writes text to the stream as it is (gloox keeps this protected).
+    void send_text(const std::string& xml) { gloox::ClientBase::send(xml); }
+
+    // gloox serialises every incoming element for its debug log before anything else, whether
+    // or not the log is wanted; stanzas skip that unless we log at debug level.
+    void handleTag(gloox::Tag* tag) override {
+        if (tag != nullptr && handshaken_ && !spdlog::should_log(spdlog::level::debug) &&
+            is_stanza(*tag)) {
+            if (handler_) handler_(*tag);
+            return;
+        }
+        gloox::Component::handleTag(tag);
+    }
+
 protected:
     bool handleNormalNode(gloox::Tag* tag) override {
         if (tag->name() == "handshake") {
@@ -36,19 +50,22 @@ protected:
             handshaken_ = true;
             return gloox::Component::handleNormalNode(tag);
         }
-        const std::string ns = tag->xmlns();
-        const bool stanza_ns =
-            ns.empty() || ns == gloox::XMLNS_CLIENT || ns == gloox::XMLNS_COMPONENT_ACCEPT; // X5
-        const std::string& name = tag->name();
-        if (handshaken_ && stanza_ns && (name == "message" || name == "presence" || name == "iq")) {
+        if (handshaken_ && is_stanza(*tag)) {
             if (handler_) handler_(*tag);
         } else {
-            spdlog::debug("xmpp: ignoring <{} xmlns='{}'>", name, ns);
+            spdlog::debug("xmpp: ignoring <{} xmlns='{}'>", tag->name(), tag->xmlns());
         }
         return true;
     }
 
 private:
+    static bool is_stanza(const gloox::Tag& tag) {
+        const std::string& name = tag.name();
+        if (name != "message" && name != "presence" && name != "iq") return false;
+        const std::string ns = tag.xmlns();
+        return ns.empty() || ns == gloox::XMLNS_CLIENT || ns == gloox::XMLNS_COMPONENT_ACCEPT; // X5
+    }
+
     ComponentLink::StanzaHandler& handler_;
     bool handshaken_ = false;
 };
@@ -162,6 +179,12 @@ bool ComponentLink::send(gloox::Tag* stanza) {
         return false;
     }
     stream_->send(stanza);
+    return true;
+}
+
+bool ComponentLink::send(const std::string& xml) {
+    if (!up_ || !stream_) return false;
+    stream_->send_text(xml);
     return true;
 }
 

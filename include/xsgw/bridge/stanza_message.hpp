@@ -4,6 +4,7 @@
 #include "xsgw/translate/errors.hpp"
 #include "xsgw/translate/message.hpp"
 
+#include <string>
 #include <string_view>
 
 namespace gloox {
@@ -16,8 +17,8 @@ namespace xsgw::bridge {
 /// xml:lang, chat state, receipt request/answer, XHTML-IM body).
 translate::XmppMessage message_from_stanza(const gloox::Tag& stanza);
 
-/// Builds the <message/> stanza for a value (caller owns it).
-gloox::Tag* stanza_from_message(const translate::XmppMessage& message);
+/// The <message/> stanza for a value, as XML text for ComponentLink::send.
+std::string stanza_from_message(const translate::XmppMessage& message);
 
 /// The error reply to a message value: same id, from/to swapped, the condition,
 /// its E3 type and text (caller owns it).

@@ -49,6 +49,9 @@ public:
     bool up() const { return up_; }
     /// Sends a stanza (taking ownership); false, and nothing sent, while the link is down (X2).
     bool send(gloox::Tag* stanza);
+    /// Sends a stanza already written as XML text (one well-formed element in the stream's
+    /// namespace; the caller vouches for it); false, and nothing sent, while the link is down.
+    bool send(const std::string& xml);
     /// The component domain; every stanza we send is from it (X4).
     const std::string& domain() const { return config_.component; }
     /// Connection attempts made so far.
