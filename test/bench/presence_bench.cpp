@@ -15,8 +15,22 @@
 // Per size N, against a fresh xsgw: one probe subscription, the baseline
 // memory, N subscriptions set up (paced by a window of outstanding ones and an
 // optional rate), then an observation span in which xsgw refreshes them, then
-// SIGTERM. It prints figures and asserts nothing about them; it exits 1 only
-// when a subscription did not come up, a NOTIFY went unanswered, or xsgw failed.
+// SIGTERM (timed: xsgw un-SUBSCRIBEs every dialog on its way out).
+//
+// Then the restart phase (--no-restart skips it): xsgw's config names a
+// presence.state_file, which xsgw rewrites about 1 s after a change; the
+// benchmark waits until the file lists all N + 1 pairs before the observation
+// span. After the SIGTERM a new xsgw starts with the same config; on its first
+// link up it reads the file back and subscribes every pair again with no XMPP
+// action. Timed from the fake server's <handshake/> until, for every pair, the
+// notifier has answered a new SUBSCRIBE and NOTIFYed, and xsgw has sent the
+// user `subscribed` and the available presence again (a restored pair is new
+// to it: the first active NOTIFY makes it say both); then that xsgw's peak
+// memory, and its own SIGTERM.
+//
+// It prints figures and asserts nothing about them; it exits 1 only when a
+// subscription did not come up (or back), a NOTIFY went unanswered, or xsgw
+// failed.
 #include "fake_component_server.hpp"
 #include "fd.hpp"
 #include "gateway_process.hpp"
@@ -39,6 +53,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <fstream>
 #include <functional>
 #include <iterator>
 #include <memory>
@@ -55,6 +70,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
@@ -100,6 +116,7 @@ struct Options {
     std::uint16_t base_port = 35000;
     std::string workdir;
     bool keep = false;
+    bool restart = true; ///< the restart phase: stop, start again, restore from the state file
     std::int64_t quiet_limit = 30 * sec;
     std::string command_line;
 };
@@ -109,8 +126,11 @@ constexpr std::string_view usage = R"(usage: xsgw_presence_bench --xsgw PATH [op
 Makes the xsgw binary at PATH hold many presence subscriptions (XMPP users
 watching SIP contacts), playing its XMPP server and the SIP notifier on
 loopback; prints memory per subscription, set-up time, refresh load and its
-spread, CPU per refresh. Exits 1 if a subscription did not come up, a NOTIFY
-went unanswered or the gateway failed; 2 for a bad command line.
+spread, CPU per refresh; then stops it and starts a new one with the same
+config and times how long the new one takes to restore every subscription
+from presence.state_file. Exits 1 if a subscription did not come up (or did
+not come back after the restart), a NOTIFY went unanswered or the gateway
+failed; 2 for a bad command line.
 
   --xsgw PATH            the xsgw binary (required)
   -n, --subscriptions N  subscriptions held (default 100000)
@@ -125,7 +145,9 @@ went unanswered or the gateway failed; 2 for a bad command line.
   --host A               loopback IPv4 address for xsgw and both fake peers (default 127.0.0.77)
   --base-port P          XMPP on P, xsgw's SIP on P+60, the notifier on P+70, xsgw's
                          metrics on P+77 (default 35000)
-  --quiet-limit S        give up set-up after S seconds without progress (default 30)
+  --quiet-limit S        give up set-up (or the restore) after S seconds without progress
+                         (default 30)
+  --no-restart           no restart phase, and no presence.state_file in xsgw's config
   --workdir DIR          where the configs and logs go (default: a new
                          /tmp/xsgw_presence_bench.*, removed after a clean run)
   --keep                 keep the workdir after a clean run
@@ -190,6 +212,8 @@ Options parse_options(int argc, char** argv) {
             o.workdir = value();
         } else if (arg == "--keep") {
             o.keep = true;
+        } else if (arg == "--no-restart") {
+            o.restart = false;
         } else {
             throw std::invalid_argument(fmt::format("unknown option '{}'", arg));
         }
@@ -328,6 +352,32 @@ std::optional<double> fetch_metric(const std::string& host, std::uint16_t port,
     return std::strtod(response.c_str() + at + needle.size(), nullptr);
 }
 
+/// How many of the pairs u<i> -> c<i>, i in [0, count), xsgw's presence.state_file lists (one
+/// "USER CONTACT" line each); nullopt while the file does not exist.
+std::optional<std::uint32_t> pairs_in_state_file(const std::string& path, std::uint32_t count) {
+    std::ifstream in(path);
+    if (!in) {
+        return std::nullopt;
+    }
+    std::vector<bool> seen(count, false);
+    std::uint32_t pairs = 0;
+    std::string line;
+    while (std::getline(in, line)) {
+        const std::string_view text(line);
+        const std::size_t space = text.find(' ');
+        if (space == std::string_view::npos) {
+            continue;
+        }
+        const std::optional<std::uint32_t> user = number_after(text, "u");
+        const std::optional<std::uint32_t> contact = number_after(text.substr(space + 1), "c");
+        if (user && contact && *user == *contact && *user < count && !seen[*user]) {
+            seen[*user] = true;
+            ++pairs;
+        }
+    }
+    return pairs;
+}
+
 /// Where nua (Sofia-SIP 1.12, nua_dialog_usage_set_refresh) puts the refresh of a
 /// subscription granted for `expires` seconds: a whole number of seconds drawn uniformly in
 /// [min, max] after the grant, run by nua's 1-second timer.
@@ -426,19 +476,48 @@ struct RunReport {
     double shutdown_seconds = 0;
     std::uint32_t unsubscribed_at_end = 0;
     std::uint64_t unavailable_at_end = 0;
+    std::uint64_t refused_at_end = 0; ///< terminating NOTIFYs answered >= 300
     std::optional<std::uint64_t> gateway_drops, notifier_drops;
     Anomalies anomalies;
     /// SUBSCRIBE and NOTIFY retransmissions by phase: set-up (with the probe), observation,
-    /// shutdown.
-    std::array<std::uint64_t, 3> subscribe_retransmits{};
-    std::array<std::uint64_t, 3> notify_retransmits{};
+    /// shutdown, and with the restart phase restore and the restored xsgw's shutdown.
+    std::array<std::uint64_t, 5> subscribe_retransmits{};
+    std::array<std::uint64_t, 5> notify_retransmits{};
     std::uint64_t xmpp_presences = 0; ///< available presence stanzas read in all
     std::uint64_t notifies_sent = 0;
+    // restart: a new xsgw restores the N + 1 pairs from presence.state_file
+    bool restart = false; ///< the phase was asked for (not --no-restart)
+    std::string state_file;
+    double state_file_seconds = 0; ///< end of set-up -> the file lists every pair
+    std::uintmax_t state_file_bytes = 0;
+    std::optional<std::uint32_t> state_file_pairs_at_stop; ///< listed after the first SIGTERM
+    bool restarted = false;                                ///< the new xsgw's link came up
+    std::uint32_t restored = 0;                   ///< pairs of the N + 1 up again (probe included)
+    double restore_seconds = 0;                   ///< link up (handshake) -> the last pair up again
+    double ready_after_link_ms = 0;               ///< link up -> the readiness ping answered
+    double first_subscribe_ms = 0;                ///< link up -> the first new SUBSCRIBE read
+    double last_subscribe_seconds = 0;            ///< link up -> the last new SUBSCRIBE read
+    std::uint32_t restore_subscribes = 0;         ///< pairs with a new SUBSCRIBE (dialog)
+    std::vector<double> restore_latencies_s;      ///< link up -> pair up, sorted
+    std::uint64_t restore_subscribed_stanzas = 0; ///< `subscribed` read after the restart
+    std::uint64_t restore_available_stanzas = 0;  ///< available presence read after it
+    std::optional<double> restore_cpu; ///< the new xsgw's CPU from its start to all restored
+    std::optional<long> restored_rss, restored_hwm, restored_anon;
+    std::optional<double> restored_metric_subscriptions;
+    double restored_shutdown_seconds = 0;
+    bool restored_clean_exit = false;
+    std::string restored_exit_description;
+    std::uint32_t restored_unsubscribed_at_end = 0;
+    std::uint64_t restored_unavailable_at_end = 0;
+    std::uint64_t restored_refused_at_end = 0;
+    std::string restored_log_path;
+    long restored_log_lines = 0;
 
     bool ok() const {
         return failure.empty() && set_up == n && anomalies.notify_timeouts == 0 &&
                anomalies.notify_refused == 0 && anomalies.unsubscribed == 0 &&
-               anomalies.errors == 0 && clean_exit;
+               anomalies.errors == 0 && clean_exit &&
+               (!restart || (restored == n + 1 && restored_clean_exit));
     }
 };
 
@@ -451,43 +530,36 @@ public:
           sip_port_(static_cast<std::uint16_t>(options.base_port + 60)),
           notifier_port_(static_cast<std::uint16_t>(options.base_port + 70)),
           metrics_port_(static_cast<std::uint16_t>(options.base_port + 77)),
-          xmpp_(
-              ComponentServerSettings{std::string(component), secret_, stream_id_,
-                                      std::string(xmpp_domain), std::string(ready_id)},
-              [this](std::string_view element, std::string_view name, std::int64_t now) {
-                  if (name != "presence") {
-                      return false;
-                  }
-                  on_presence(element, now);
-                  return true;
-              },
-              [this] { ++anomalies_.unexpected_xmpp; }, now_ns),
-          subs_(n + 1) {
-        xmpp_.listen_on(bound_socket(SOCK_STREAM, options.host, xmpp_port_));
+          state_file_(options.restart ? fmt::format("{}/presence-{}.state", workdir, n)
+                                      : std::string()),
+          xmpp_(make_xmpp_server()), subs_(n + 1) {
+        xmpp_->listen_on(bound_socket(SOCK_STREAM, options.host, xmpp_port_));
         notifier_ = bound_socket(SOCK_DGRAM, options.host, notifier_port_);
         grow_buffers(notifier_.get());
         notifier_uri_host_ = fmt::format("{}:{}", options.host, notifier_port_);
-        const std::string extra =
-            fmt::format(R"([presence]
+        std::string extra = fmt::format(R"([presence]
 subscribe_expires = {}
 max_per_user = 10
 max_total = {}
-
-[metrics]
-listen = "{}:{}"
 )",
-                        options.expires, n + 1000, options.host, metrics_port_);
-        GatewaySettings settings{options.xsgw,
-                                 workdir,
-                                 fmt::format("xsgw-presence-{}", n),
-                                 xmpp_port_,
-                                 sip_port_,
-                                 secret_,
-                                 std::string(component),
-                                 std::string(sip_domain)};
-        settings.host = options.host;
-        settings.extra_config = extra;
-        gateway_ = std::make_unique<GatewayProcess>(std::move(settings));
+                                        options.expires, n + 1000);
+        if (!state_file_.empty()) {
+            // A kept --workdir may hold one from an earlier run: the first xsgw starts empty.
+            std::filesystem::remove(state_file_);
+            extra += fmt::format("state_file = \"{}\"\n", state_file_);
+        }
+        extra += fmt::format("\n[metrics]\nlisten = \"{}:{}\"\n", options.host, metrics_port_);
+        settings_ = GatewaySettings{options.xsgw,
+                                    workdir,
+                                    fmt::format("xsgw-presence-{}", n),
+                                    xmpp_port_,
+                                    sip_port_,
+                                    secret_,
+                                    std::string(component),
+                                    std::string(sip_domain)};
+        settings_.host = options.host;
+        settings_.extra_config = extra;
+        gateway_ = std::make_unique<GatewayProcess>(settings_);
         gateway_addr_ = address_of(options.host, sip_port_);
     }
     Session(const Session&) = delete;
@@ -498,17 +570,95 @@ listen = "{}:{}"
 
     /// Starts xsgw and waits until its link is up and it answers a ping through it.
     void start() {
+        link_up_at_ = 0;
         gateway_->start();
         const std::int64_t deadline = now_ns() + 15 * sec;
-        while (!xmpp_.ready()) {
+        while (!xmpp_->ready()) {
             const std::int64_t left = deadline - now_ns();
             if (left <= 0) {
-                throw GatewayFailure(!xmpp_.connected()
+                throw GatewayFailure(!xmpp_->connected()
                                          ? "xsgw did not connect to the XMPP port within 15 s"
                                          : "xsgw's component link did not come up within 15 s");
             }
             poll_once(left);
-            xmpp_.flush();
+            // The server has just taken the handshake and not yet written its answer: from
+            // here xsgw's link is up (and a restarted xsgw begins restoring).
+            if (link_up_at_ == 0 && xmpp_->out().find("<handshake/>") != std::string::npos) {
+                link_up_at_ = now_ns();
+            }
+            xmpp_->flush();
+        }
+        ready_at_ = now_ns();
+    }
+
+    /// After stop_serving(): forgets the stopped xsgw's dialogs and starts a new xsgw with the
+    /// same config (a new log), the XMPP server listening again; returns once its link is up
+    /// and it answered the ping. Every pair counts as not up until it comes back.
+    void restart() {
+        retransmit_queue_ = {}; // the old dialogs' last NOTIFYs: nobody left to answer them
+        for (Subscription& s : subs_) {
+            s.first_sip = 0;
+            s.subscribed = 0;
+            s.available = 0;
+            s.last_grant = 0;
+            s.call_id.clear();
+            s.gateway_from.clear();
+            s.gateway_contact.clear();
+            s.last_branch = 0;
+            s.notify_cseq = 0;
+            s.pending_cseq = 0;
+            s.pending_final = false;
+            s.done = false;
+        }
+        begin_ = 0;
+        end_ = static_cast<std::uint32_t>(subs_.size());
+        completed_ = 0;
+        stopping_ = false;
+        xmpp_ = make_xmpp_server();
+        xmpp_->listen_on(bound_socket(SOCK_STREAM, options_.host, xmpp_port_));
+        // Byte for byte the same config, under another name so that both logs stay.
+        GatewaySettings settings = settings_;
+        settings.name += "-restarted";
+        gateway_ = std::make_unique<GatewayProcess>(std::move(settings));
+        last_progress_ = now_ns();
+        start();
+    }
+
+    /// Serves until every pair of the last set_up() or restart() is up or nothing moved for
+    /// `quiet_limit`.
+    void wait_completed(std::int64_t quiet_limit) {
+        while (completed_ < end_ - begin_) {
+            const std::int64_t left = last_progress_ + quiet_limit - now_ns();
+            if (left <= 0) {
+                return;
+            }
+            poll_once(left);
+            xmpp_->flush();
+        }
+    }
+
+    /// Serves until presence.state_file lists every pair (true) or `deadline` passes (false). It
+    /// stats the file every 20 ms and reads it only when it changed (xsgw renames a new one
+    /// over it).
+    bool wait_for_state_file(std::int64_t deadline) {
+        struct stat seen {};
+        for (;;) {
+            struct stat now_stat {};
+            if (::stat(state_file_.c_str(), &now_stat) == 0 &&
+                (now_stat.st_ino != seen.st_ino || now_stat.st_size != seen.st_size ||
+                 now_stat.st_mtim.tv_sec != seen.st_mtim.tv_sec ||
+                 now_stat.st_mtim.tv_nsec != seen.st_mtim.tv_nsec)) {
+                seen = now_stat;
+                if (pairs_in_state_file(state_file_, static_cast<std::uint32_t>(subs_.size())) ==
+                    subs_.size()) {
+                    return true;
+                }
+            }
+            const std::int64_t now = now_ns();
+            if (now >= deadline) {
+                return false;
+            }
+            serve_until(std::min(now + 20 * ms, deadline), nullptr);
         }
     }
 
@@ -535,7 +685,7 @@ listen = "{}:{}"
                 request(next, now);
                 ++next;
             }
-            xmpp_.flush();
+            xmpp_->flush();
             if (completed_ == count || now - last_progress_ > quiet_limit) {
                 break;
             }
@@ -567,7 +717,7 @@ listen = "{}:{}"
                 wait = std::min(wait, std::max<std::int64_t>(next_sample - now, 0));
             }
             poll_once(wait);
-            xmpp_.flush();
+            xmpp_->flush();
         }
     }
 
@@ -576,13 +726,13 @@ listen = "{}:{}"
     bool stop_serving() {
         if (gateway_->pid() > 0 && !gateway_->exited()) {
             stopping_ = true;
-            xmpp_.expect_close();
+            xmpp_->expect_close();
             ::kill(gateway_->pid(), SIGTERM);
             const std::int64_t deadline = now_ns() + 30 * sec;
             while (!gateway_->exited() && now_ns() < deadline) {
                 try {
                     poll_once(std::min<std::int64_t>(deadline - now_ns(), 100 * ms));
-                    xmpp_.flush();
+                    xmpp_->flush();
                 } catch (const GatewayFailure&) {
                     // Its exit is what we wait for here.
                 }
@@ -598,6 +748,14 @@ listen = "{}:{}"
     std::uint16_t notifier_port() const { return notifier_port_; }
     std::uint16_t metrics_port() const { return metrics_port_; }
     std::uint64_t xmpp_presences() const { return xmpp_presences_; }
+    /// `subscribed` stanzas read so far.
+    std::uint64_t xmpp_subscribed() const { return xmpp_subscribed_; }
+    /// When the fake server took the last xsgw's handshake, and when that xsgw answered the
+    /// readiness ping (ns, absolute).
+    std::int64_t link_up_at() const { return link_up_at_; }
+    std::int64_t ready_at() const { return ready_at_; }
+    /// presence.state_file in xsgw's config; empty with --no-restart.
+    const std::string& state_file() const { return state_file_; }
     std::uint64_t notifies_sent() const { return notifies_sent_; }
 
     /// From now on refreshes are recorded in `times` (the observation span).
@@ -623,8 +781,9 @@ private:
                                std::max<std::int64_t>(retransmit_queue_.top().due - now_ns(), 0));
         }
         std::array<pollfd, 4> fds{{
-            {xmpp_.listen_fd(), POLLIN, 0},
-            {xmpp_.link_fd(), static_cast<short>(POLLIN | (xmpp_.out().empty() ? 0 : POLLOUT)), 0},
+            {xmpp_->listen_fd(), POLLIN, 0},
+            {xmpp_->link_fd(), static_cast<short>(POLLIN | (xmpp_->out().empty() ? 0 : POLLOUT)),
+             0},
             {notifier_.get(), POLLIN, 0},
             {gateway_->exit_fd(), POLLIN, 0},
         }};
@@ -636,13 +795,13 @@ private:
             throw std::runtime_error(fmt::format("ppoll: {}", std::strerror(errno)));
         }
         if (fds[0].revents != 0) {
-            xmpp_.accept_link();
+            xmpp_->accept_link();
         }
         if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-            xmpp_.read();
+            xmpp_->read();
         }
         if (fds[1].revents & POLLOUT) {
-            xmpp_.flush();
+            xmpp_->flush();
         }
         if (fds[2].revents & POLLIN) {
             read_sip();
@@ -685,6 +844,7 @@ private:
         }
         Subscription& s = subs_[*user];
         if (type == "subscribed") {
+            ++xmpp_subscribed_;
             if (s.subscribed == 0) {
                 s.subscribed = now;
             }
@@ -715,9 +875,23 @@ private:
     void request(std::uint32_t i, std::int64_t now) {
         subs_[i].requested = now;
         // sip:c<i>@HOST:PORT as a contact JID: ':' escaped as \3a (XEP-0106).
-        fmt::format_to(std::back_inserter(xmpp_.out()),
+        fmt::format_to(std::back_inserter(xmpp_->out()),
                        "<presence type='subscribe' from='u{}@{}' to='c{}*{}\\3a{}@{}'/>", i,
                        xmpp_domain, i, options_.host, notifier_port_, component);
+    }
+
+    std::unique_ptr<FakeComponentServer> make_xmpp_server() {
+        return std::make_unique<FakeComponentServer>(
+            ComponentServerSettings{std::string(component), secret_, stream_id_,
+                                    std::string(xmpp_domain), std::string(ready_id)},
+            [this](std::string_view element, std::string_view name, std::int64_t now) {
+                if (name != "presence") {
+                    return false;
+                }
+                on_presence(element, now);
+                return true;
+            },
+            [this] { ++anomalies_.unexpected_xmpp; }, now_ns);
     }
 
     // ------------------------------------------------ SIP notifier
@@ -958,14 +1132,18 @@ private:
     std::uint16_t sip_port_;
     std::uint16_t notifier_port_;
     std::uint16_t metrics_port_;
+    std::string state_file_;
     std::string notifier_uri_host_;
 
     Fd notifier_;
     sockaddr_in gateway_addr_{};
+    GatewaySettings settings_;
     std::unique_ptr<GatewayProcess> gateway_;
 
-    bool stopping_ = false; ///< SIGTERM sent: the link closing is expected
-    FakeComponentServer xmpp_;
+    bool stopping_ = false;                     ///< SIGTERM sent: the link closing is expected
+    std::unique_ptr<FakeComponentServer> xmpp_; ///< a new one for each xsgw started
+    std::int64_t link_up_at_ = 0;
+    std::int64_t ready_at_ = 0;
 
     std::vector<Subscription> subs_;
     std::uint32_t begin_ = 0;
@@ -980,6 +1158,7 @@ private:
     std::uint64_t refreshes_ = 0;
     std::uint64_t notifies_sent_ = 0;
     std::uint64_t xmpp_presences_ = 0;
+    std::uint64_t xmpp_subscribed_ = 0;
     std::uint32_t unsubscribes_ = 0;
     Anomalies anomalies_;
 };
@@ -1112,14 +1291,115 @@ Spread spread_of(const RunReport& r) {
 
 // ---------------------------------------------------------------- one size
 
+/// The restart phase, after the first xsgw exited cleanly: a new xsgw with the same config
+/// restores every pair from presence.state_file; then it is stopped in turn.
+void restore_after_restart(const Options& options, Session& session, RunReport& report,
+                           const std::function<void(const std::string&)>& note) {
+    const std::uint32_t pairs = report.n + 1;
+    report.state_file_pairs_at_stop = pairs_in_state_file(report.state_file, pairs);
+    session.record_delays(nullptr, nullptr); // the refresh model is the first xsgw's
+    const std::uint64_t subscribed0 = session.xmpp_subscribed();
+    const std::uint64_t available0 = session.xmpp_presences();
+    const std::uint32_t unsubscribes0 = session.unsubscribes();
+    try {
+        session.restart();
+        report.restarted = true;
+        const std::int64_t link_up = session.link_up_at();
+        report.ready_after_link_ms = static_cast<double>(session.ready_at() - link_up) / 1e6;
+        note(fmt::format("restarted: xsgw pid {} link up, ping answered {:.1f} ms later (log {})",
+                         session.gateway().pid(), report.ready_after_link_ms,
+                         session.gateway().log_path()));
+        session.wait_completed(options.quiet_limit);
+        std::int64_t last = link_up;
+        std::int64_t first_sip = 0;
+        std::int64_t last_sip = 0;
+        for (std::uint32_t i = 0; i < pairs; ++i) {
+            const Subscription& s = session.subscription(i);
+            if (s.first_sip != 0) {
+                ++report.restore_subscribes;
+                first_sip = first_sip == 0 ? s.first_sip : std::min(first_sip, s.first_sip);
+                last_sip = std::max(last_sip, s.first_sip);
+            }
+            if (s.done) {
+                ++report.restored;
+                const std::int64_t up = std::max(s.available, s.subscribed);
+                last = std::max(last, up);
+                report.restore_latencies_s.push_back(seconds(up - link_up));
+            }
+        }
+        std::sort(report.restore_latencies_s.begin(), report.restore_latencies_s.end());
+        report.restore_seconds = seconds((report.restored == pairs ? last : now_ns()) - link_up);
+        report.first_subscribe_ms =
+            first_sip != 0 ? static_cast<double>(first_sip - link_up) / 1e6 : std::nan("");
+        report.last_subscribe_seconds = last_sip != 0 ? seconds(last_sip - link_up) : std::nan("");
+        report.restore_cpu = session.gateway().cpu_seconds();
+        report.restored_rss = session.gateway().status_kib("VmRSS");
+        report.restored_anon = session.gateway().status_kib("RssAnon");
+        report.restored_hwm = session.gateway().status_kib("VmHWM");
+        report.restored_metric_subscriptions = fetch_metric(
+            options.host, session.metrics_port(), "xsgw_presence_subscriptions{watcher=\"xmpp\"}");
+        note(fmt::format("restore: {} of {} pairs up again {:.2f} s after link up ({:.0f}/s); "
+                         "xsgw CPU {:.1f} s, VmHWM {} KiB",
+                         report.restored, pairs, report.restore_seconds,
+                         report.restored / std::max(report.restore_seconds, 1e-9),
+                         report.restore_cpu.value_or(-1), report.restored_hwm.value_or(-1)));
+        if (report.restored != pairs) {
+            report.failure = fmt::format(
+                "after the restart only {} of {} pairs came back ({} new SUBSCRIBEs) with nothing "
+                "moving for {} s",
+                report.restored, pairs, report.restore_subscribes, options.quiet_limit / sec);
+        }
+    } catch (const GatewayFailure& e) {
+        report.failure = fmt::format("after the restart: {}", e.what());
+    }
+    report.restore_subscribed_stanzas = session.xmpp_subscribed() - subscribed0;
+    report.restore_available_stanzas = session.xmpp_presences() - available0;
+    const auto since_stop = [&](const std::array<std::uint64_t, 5>& phase, std::uint64_t total) {
+        return total - phase[0] - phase[1] - phase[2];
+    };
+    report.subscribe_retransmits[3] =
+        since_stop(report.subscribe_retransmits, session.anomalies().subscribe_retransmits);
+    report.notify_retransmits[3] =
+        since_stop(report.notify_retransmits, session.anomalies().notify_retransmits);
+    const std::uint64_t unavailable0 = session.unavailable();
+    const std::int64_t stop_start = now_ns();
+    report.restored_clean_exit = session.stop_serving();
+    report.restored_shutdown_seconds = seconds(now_ns() - stop_start);
+    report.restored_unsubscribed_at_end = session.unsubscribes() - unsubscribes0;
+    report.restored_unavailable_at_end = session.unavailable() - unavailable0;
+    report.restored_exit_description = session.gateway().exit_description();
+    report.restored_log_path = session.gateway().log_path();
+    report.restored_log_lines = session.gateway().log_lines();
+    report.anomalies = session.anomalies();
+    report.restored_refused_at_end = report.anomalies.notify_refused_at_end - report.refused_at_end;
+    report.subscribe_retransmits[4] =
+        since_stop(report.subscribe_retransmits, report.anomalies.subscribe_retransmits) -
+        report.subscribe_retransmits[3];
+    report.notify_retransmits[4] =
+        since_stop(report.notify_retransmits, report.anomalies.notify_retransmits) -
+        report.notify_retransmits[3];
+    report.xmpp_presences = session.xmpp_presences();
+    report.notifies_sent = session.notifies_sent();
+    if (!report.failure.empty()) {
+        const std::string tail = session.gateway().log_tail(20);
+        note(fmt::format("FAILED: {}\nxsgw {}; last lines of {}:\n{}", report.failure,
+                         report.restored_exit_description, session.gateway().log_path(),
+                         tail.empty() ? "(empty)\n" : tail));
+    }
+}
+
 RunReport run_size(const Options& options, std::uint32_t n, const std::string& workdir) {
     RunReport report;
     report.n = n;
     report.range = nua_refresh_range(options.expires);
     const std::uint32_t observe = options.observe.value_or(report.range.max + 10);
     const std::string name = fmt::format("N={}", n);
-    auto note = [&](const std::string& text) { fmt::print(stderr, "{}: {}\n", name, text); };
+    const std::function<void(const std::string&)> note = [&](const std::string& text) {
+        fmt::print(stderr, "{}: {}\n", name, text);
+    };
     Session session(options, n, workdir);
+    report.restart = options.restart;
+    report.state_file = session.state_file();
     report.log_path = session.gateway().log_path();
     report.notifier_port = session.notifier_port();
     session.record_delays(&report.refresh_delays, &report.grants);
@@ -1182,6 +1462,20 @@ RunReport run_size(const Options& options, std::uint32_t n, const std::string& w
                          report.set_up, n, report.setup_seconds,
                          report.set_up / std::max(report.setup_seconds, 1e-9), report.setup_cpu,
                          report.rss_before.value_or(-1), report.rss_after_setup.value_or(-1)));
+        if (options.restart) {
+            // What the restart restores is what the file says: wait until it says all of it.
+            const std::int64_t setup_end = now_ns();
+            if (!session.wait_for_state_file(setup_end + options.quiet_limit)) {
+                throw GatewayFailure(
+                    fmt::format("{} did not list all {} pairs within {} s of the set-up",
+                                report.state_file, n + 1, options.quiet_limit / sec));
+            }
+            report.state_file_seconds = seconds(now_ns() - setup_end);
+            report.state_file_bytes = std::filesystem::file_size(report.state_file);
+            note(fmt::format("{} lists all {} pairs {:.2f} s after the set-up ({} bytes)",
+                             report.state_file, n + 1, report.state_file_seconds,
+                             report.state_file_bytes));
+        }
 
         note(fmt::format("watching refreshes for {} s (nua refreshes {}..{} s after each grant)",
                          observe, report.range.min, report.range.max));
@@ -1219,6 +1513,7 @@ RunReport run_size(const Options& options, std::uint32_t n, const std::string& w
     report.unavailable_at_end = session.unavailable() - unavailable0;
     report.exit_description = session.gateway().exit_description();
     report.anomalies = session.anomalies();
+    report.refused_at_end = report.anomalies.notify_refused_at_end;
     report.subscribe_retransmits[2] = report.anomalies.subscribe_retransmits -
                                       report.subscribe_retransmits[0] -
                                       report.subscribe_retransmits[1];
@@ -1232,6 +1527,8 @@ RunReport run_size(const Options& options, std::uint32_t n, const std::string& w
         fmt::print(stderr, "{}: FAILED: {}\n{}: xsgw {}; last lines of {}:\n{}", name,
                    report.failure, name, report.exit_description, report.log_path,
                    tail.empty() ? "(empty)\n" : tail);
+    } else if (options.restart && report.clean_exit) {
+        restore_after_restart(options, session, report, note);
     }
     return report;
 }
@@ -1286,6 +1583,45 @@ std::optional<std::pair<double, double>> idle_share(const RunReport& r) {
     return std::pair{(b->cpu - a->cpu) / seconds(b->at - a->at), seconds(b->at - a->at)};
 }
 
+void print_restart(const RunReport& r) {
+    const std::uint32_t pairs = r.n + 1;
+    fmt::print("  state file {}: lists all {} pairs {:.2f} s after the set-up ({} bytes); after "
+               "the SIGTERM: {}\n",
+               r.state_file, pairs, r.state_file_seconds, r.state_file_bytes,
+               r.state_file_pairs_at_stop ? fmt::format("{} pairs", *r.state_file_pairs_at_stop)
+                                          : std::string("(no file)"));
+    if (!r.restarted) {
+        fmt::print("  restart: the new xsgw's link did not come up\n");
+        return;
+    }
+    const auto rank = [&](double p) { return nearest_rank(r.restore_latencies_s, p); };
+    fmt::print(
+        "  restart: a new xsgw with the same config: link up (handshake) -> ping answered "
+        "{:.1f} ms; new SUBSCRIBEs for {} of {} pairs, the first {:.1f} ms and the last {:.2f} s "
+        "after link up; {} pairs up again in {:.2f} s = {:.0f}/s (link up -> pair up p50 {:.2f} "
+        "s, p99 {:.2f} s, max {:.2f} s); xsgw sent {} `subscribed` and {} available presence "
+        "stanzas; its CPU from its start {} s; memory (KiB): VmRSS {}, RssAnon {}, VmHWM {} "
+        "(the first xsgw: VmRSS {} at the end, VmHWM {}); xsgw's metrics: {} outbound "
+        "subscriptions held (N + 1 = {})\n",
+        r.ready_after_link_ms, r.restore_subscribes, pairs, r.first_subscribe_ms,
+        r.last_subscribe_seconds, r.restored, r.restore_seconds,
+        r.restored / std::max(r.restore_seconds, 1e-9), rank(0.5), rank(0.99), rank(1.0),
+        r.restore_subscribed_stanzas, r.restore_available_stanzas,
+        r.restore_cpu ? fmt::format("{:.2f}", *r.restore_cpu) : std::string("-"),
+        r.restored_rss.value_or(-1), r.restored_anon.value_or(-1), r.restored_hwm.value_or(-1),
+        r.rss_end.value_or(-1), r.hwm_end.value_or(-1),
+        r.restored_metric_subscriptions ? fmt::format("{:.0f}", *r.restored_metric_subscriptions)
+                                        : std::string("(not read)"),
+        pairs);
+    fmt::print("  restart SIGTERM: xsgw {} after {:.1f} s; {} unSUBSCRIBEs and {} unavailable "
+               "stanzas reached the peers; {} terminating NOTIFYs answered >= 300; {} log "
+               "lines{}\n",
+               r.restored_exit_description, r.restored_shutdown_seconds,
+               r.restored_unsubscribed_at_end, r.restored_unavailable_at_end,
+               r.restored_refused_at_end, r.restored_log_lines,
+               r.restored_log_lines > 0 ? " (" + r.restored_log_path + ")" : std::string());
+}
+
 void print_report(const Options& options, const std::vector<RunReport>& reports) {
     fmt::print("\nxsgw_presence_bench: {}\n", options.command_line);
     fmt::print("xsgw {}; contacts c<i>*{}\\3a<port>@{} (numeric SIP host, no DNS), users "
@@ -1299,12 +1635,19 @@ void print_report(const Options& options, const std::vector<RunReport>& reports)
                range.min, range.max,
                options.expires > 90 && options.expires < 300 ? "30..60 s before expiry"
                                                              : "25 %..75 % of it");
-    fmt::print("\n{:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>8} {:>7}\n", "N",
-               "set-up", "set-up", "CPU s/", "KiB/sub", "KiB/sub", "peak RSS", "refresh", "refresh",
-               "refresh/s", "CPU s/", "idle");
-    fmt::print("{:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>8} {:>7}\n", "", "s",
-               "subs/s", "1000 set", "set-up", "end", "MiB", "/s mean", "/s max", "steady",
-               "1000 ref", "CPU %");
+    if (options.restart) {
+        fmt::print("restart: presence.state_file = <workdir>/presence-<N>.state; after the "
+                   "SIGTERM a new xsgw with the same config restores the N + 1 pairs (probe "
+                   "included) from it\n");
+    }
+    fmt::print("\n{:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>8} {:>7} {:>6} "
+               "{:>7} {:>8} {:>9}\n",
+               "N", "set-up", "set-up", "CPU s/", "KiB/sub", "KiB/sub", "peak RSS", "refresh",
+               "refresh", "refresh/s", "CPU s/", "idle", "stop", "restore", "restored", "peak RSS");
+    fmt::print("{:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>8} {:>7} {:>6} "
+               "{:>7} {:>8} {:>9}\n",
+               "", "s", "subs/s", "1000 set", "set-up", "end", "MiB", "/s mean", "/s max", "steady",
+               "1000 ref", "CPU %", "s", "s", "/s", "MiB rest.");
     for (const RunReport& r : reports) {
         const double observed = seconds(r.observe_end - r.observe_start);
         const double mean_rate =
@@ -1319,19 +1662,29 @@ void print_report(const Options& options, const std::vector<RunReport>& reports)
                 : fmt::format("{:.3f}",
                               r.observe_cpu * 1000.0 / static_cast<double>(r.refresh_times.size()));
         const auto idle = idle_share(r);
+        const bool restored = r.restart && r.restored == r.n + 1;
         fmt::print(
             "{:>7} {:>7.1f} {:>7.0f} {:>8.3f} {:>8} {:>8} {:>9} {:>8.0f} {:>8.0f} {:>9} {:>8} "
-            "{:>7}\n",
+            "{:>7} {:>6.1f} {:>7} {:>8} {:>9}\n",
             r.n, r.setup_seconds, r.set_up / std::max(r.setup_seconds, 1e-9),
             r.setup_cpu * 1000.0 / std::max<std::uint32_t>(r.set_up, 1),
             kib_per(r.rss_after_setup, r.rss_before, r.n), kib_per(r.rss_end, r.rss_before, r.n),
             mib(r.hwm_end), mean_rate, max_rate,
             steady_rate(r) ? fmt::format("{:.0f}", *steady_rate(r)) : std::string("-"),
-            cpu_per_1000, idle ? fmt::format("{:.1f}", 100.0 * idle->first) : std::string("-"));
+            cpu_per_1000, idle ? fmt::format("{:.1f}", 100.0 * idle->first) : std::string("-"),
+            r.shutdown_seconds,
+            restored ? fmt::format("{:.2f}", r.restore_seconds) : std::string("-"),
+            restored ? fmt::format("{:.0f}", r.restored / std::max(r.restore_seconds, 1e-9))
+                     : std::string("-"),
+            r.restarted ? mib(r.restored_hwm) : std::string("-"));
     }
     fmt::print("(KiB/sub: VmRSS growth over the baseline / N, right after set-up and at the end; "
                "refresh/s steady: N / mean refresh delay, the load once set-up bursts have "
-               "spread out; idle: xsgw's CPU while it held them all before any refresh)\n");
+               "spread out; idle: xsgw's CPU while it held them all before any refresh; stop: "
+               "SIGTERM -> exit, its unSUBSCRIBEs answered; restore: the new xsgw's link up -> "
+               "the last of the N + 1 pairs up again (new SUBSCRIBE answered and NOTIFYed, "
+               "`subscribed` and available presence read), restored/s: N + 1 over that; peak "
+               "RSS rest.: the new xsgw's VmHWM once all are back)\n");
     for (const RunReport& r : reports) {
         fmt::print("\nN={} (notifier on {}:{}):\n", r.n, options.host, r.notifier_port);
         fmt::print("  probe: one subscription up in {:.1f} ms (stanza written -> available "
@@ -1438,25 +1791,33 @@ void print_report(const Options& options, const std::vector<RunReport>& reports)
         }
         fmt::print("\n");
         const Anomalies& a = r.anomalies;
-        fmt::print("  checks: SUBSCRIBE retransmissions from xsgw {} (set-up / observation / "
-                   "shutdown: {}), NOTIFY retransmissions {} ({}), NOTIFYs unanswered {}, refused "
-                   "{}, re-established dialogs {}, unknown dialogs {}, fetches {}, unexpected SIP "
-                   "{} / XMPP {}, misrouted {}, unsubscribed {}, presence errors {}; {} NOTIFYs "
-                   "sent, {} available presence stanzas read; datagrams dropped at xsgw's socket "
-                   "{}, at the notifier's {}\n",
-                   a.subscribe_retransmits, fmt::join(r.subscribe_retransmits, " / "),
-                   a.notify_retransmits, fmt::join(r.notify_retransmits, " / "), a.notify_timeouts,
-                   a.notify_refused, a.new_dialogs, a.unknown_dialog, a.fetches, a.unexpected_sip,
-                   a.unexpected_xmpp, a.misrouted, a.unsubscribed, a.errors, r.notifies_sent,
-                   r.xmpp_presences,
-                   r.gateway_drops ? fmt::format("{}", *r.gateway_drops) : std::string("-"),
-                   r.notifier_drops ? fmt::format("{}", *r.notifier_drops) : std::string("-"));
+        const std::size_t phases = r.restart ? 5 : 3;
+        fmt::print(
+            "  checks: SUBSCRIBE retransmissions from xsgw {} (set-up / observation / "
+            "shutdown{}: {}), NOTIFY retransmissions {} ({}), NOTIFYs unanswered {}, "
+            "refused {}, re-established dialogs {}, unknown dialogs {}, fetches {}, "
+            "unexpected SIP {} / XMPP {}, misrouted {}, unsubscribed {}, presence errors "
+            "{}; {} NOTIFYs sent, {} available presence stanzas read; datagrams dropped "
+            "at xsgw's socket {}, at the notifier's {}\n",
+            a.subscribe_retransmits, r.restart ? " / restore / restored's shutdown" : "",
+            fmt::join(r.subscribe_retransmits.begin(), r.subscribe_retransmits.begin() + phases,
+                      " / "),
+            a.notify_retransmits,
+            fmt::join(r.notify_retransmits.begin(), r.notify_retransmits.begin() + phases, " / "),
+            a.notify_timeouts, a.notify_refused, a.new_dialogs, a.unknown_dialog, a.fetches,
+            a.unexpected_sip, a.unexpected_xmpp, a.misrouted, a.unsubscribed, a.errors,
+            r.notifies_sent, r.xmpp_presences,
+            r.gateway_drops ? fmt::format("{}", *r.gateway_drops) : std::string("-"),
+            r.notifier_drops ? fmt::format("{}", *r.notifier_drops) : std::string("-"));
         fmt::print("  SIGTERM: xsgw {} after {:.1f} s; {} unSUBSCRIBEs (for {} subscriptions) and "
                    "{} unavailable stanzas reached the peers; {} terminating NOTIFYs answered "
                    ">= 300; {} log lines{}\n",
                    r.exit_description, r.shutdown_seconds, r.unsubscribed_at_end, r.n + 1,
-                   r.unavailable_at_end, a.notify_refused_at_end, r.log_lines,
+                   r.unavailable_at_end, r.refused_at_end, r.log_lines,
                    r.log_lines > 0 ? " (" + r.log_path + ")" : std::string());
+        if (r.restart) {
+            print_restart(r);
+        }
         if (!a.first_refusal.empty()) {
             fmt::print("  first refusal: {}\n", a.first_refusal);
         }
