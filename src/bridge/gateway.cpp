@@ -115,9 +115,10 @@ void Gateway::reply(gloox::Tag* stanza, const gloox::Tag& request) {
 
 void Gateway::on_stanza(const gloox::Tag& stanza) {
     const std::string& name = stanza.name();
-    spdlog::debug("xmpp: {} id='{}' type='{}' from {} to {}", name, stanza.findAttribute("id"),
-                  stanza.findAttribute("type"), stanza.findAttribute("from"),
-                  stanza.findAttribute("to"));
+    if (spdlog::should_log(spdlog::level::debug)) // the lookups cost even when not logged
+        spdlog::debug("xmpp: {} id='{}' type='{}' from {} to {}", name, stanza.findAttribute("id"),
+                      stanza.findAttribute("type"), stanza.findAttribute("from"),
+                      stanza.findAttribute("to"));
     if (name == "iq") {
         reply(services_.reply_to(stanza), stanza);
     } else if (name == "message") {

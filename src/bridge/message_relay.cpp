@@ -79,30 +79,32 @@ void MessageRelay::from_xmpp(const gloox::Tag& stanza) {
 
     auto converted = translate::xmpp_to_sip(m, limits_);
     if (!converted) return fail(m, converted.error());
-    const auto* out = std::get_if<translate::SipMessageOut>(&converted.value());
+    auto* out = std::get_if<translate::SipMessageOut>(&converted.value());
     if (out == nullptr) {
         spdlog::debug("bridge: message id='{}' from {}: nothing to send (no body, no chat state)",
                       m.id, m.from);
         return;
     }
-    send_to_sip(std::move(m), std::move(*target), address::to_string(*from_uri), *out);
+    send_to_sip(std::move(m), std::move(*target), address::to_string(*from_uri), std::move(*out));
 }
 
 void MessageRelay::send_to_sip(translate::XmppMessage message, address::SipUri target,
                                std::string from_uri, translate::SipMessageOut out) {
-    const std::string request_uri = address::to_string(target);
-    resolver_.resolve_sip(destination_of(target),
-                          [this, alive = alive_, message = std::move(message),
-                           from_uri = std::move(from_uri), out = std::move(out),
-                           request_uri](const dns::Resolution& resolution) {
-                              if (!*alive) return;
-                              deliver(message, resolution, from_uri, out, request_uri);
-                          });
+    resolver_.resolve_sip(
+        destination_of(target),
+        [this, alive = alive_, message = std::move(message), from_uri = std::move(from_uri),
+         out = std::move(out),
+         request_uri = address::to_string(target)](const dns::Resolution& resolution) mutable {
+            // The resolver calls this once: its parts move on.
+            if (!*alive) return;
+            deliver(std::move(message), resolution, std::move(from_uri), std::move(out),
+                    std::move(request_uri));
+        });
 }
 
-void MessageRelay::deliver(const translate::XmppMessage& request, const dns::Resolution& resolution,
-                           const std::string& from_uri, const translate::SipMessageOut& out,
-                           const std::string& request_uri) {
+void MessageRelay::deliver(translate::XmppMessage request, const dns::Resolution& resolution,
+                           std::string from_uri, translate::SipMessageOut out,
+                           std::string request_uri) {
     if (resolution.failure != dns::Failure::none || resolution.targets.empty()) {
         spdlog::info("bridge: message id='{}' to {}: DNS: {}", request.id, request_uri,
                      resolution.reason);
@@ -126,19 +128,30 @@ void MessageRelay::deliver(const translate::XmppMessage& request, const dns::Res
         return fail(request,
                     translate::to_xmpp_error(translate::DeliveryFailure::too_large_for_udp));
     }
+    // What the answer needs of the request: the addresses and id for an error or a receipt;
+    // the whole of it only when a receipt was asked for (XEP-0184 looks at the body).
+    translate::XmppMessage head;
+    if (request.receipt_request) {
+        head = request;
+    } else {
+        head.id = std::move(request.id);
+        head.from = std::move(request.from);
+        head.to = std::move(request.to);
+        head.type = request.type;
+    }
     sip::OutgoingMessage sip_message;
     sip_message.request_uri = request_uri;
-    sip_message.to = request_uri;
-    sip_message.from = from_uri;
-    sip_message.content_type = out.content_type;
-    sip_message.body = out.body;
-    sip_message.subject = out.subject;
+    sip_message.to = std::move(request_uri);
+    sip_message.from = std::move(from_uri);
+    sip_message.content_type = std::move(out.content_type);
+    sip_message.body = std::move(out.body);
+    sip_message.subject = std::move(out.subject);
     if (!out.call_id_hint.empty())
         sip_message.call_id = out.call_id_hint + "@" + config_.sip.domain;
-    sip_message.content_language = out.content_language;
+    sip_message.content_language = std::move(out.content_language);
     const bool queued = agent_.send_message(
         std::move(sip_message), std::move(hops),
-        [this, alive = alive_, request,
+        [this, alive = alive_, request = head,
          notification = out.notification](const sip::SendResult& result) {
             if (!*alive) return;
             if (result.status >= 200 && result.status < 300) {
@@ -157,9 +170,9 @@ void MessageRelay::deliver(const translate::XmppMessage& request, const dns::Res
         });
     if (!queued && !out.notification) {
         // S5: past the bound the sender hears at once, nothing waits unbounded.
-        fail(request, {translate::Condition::resource_constraint,
-                       "too many messages waiting for this SIP recipient; try again later",
-                       {}});
+        fail(head, {translate::Condition::resource_constraint,
+                    "too many messages waiting for this SIP recipient; try again later",
+                    {}});
     }
 }
 

@@ -65,9 +65,8 @@ private:
 
     void send_to_sip(translate::XmppMessage message, address::SipUri target, std::string from_uri,
                      translate::SipMessageOut out);
-    void deliver(const translate::XmppMessage& request, const dns::Resolution& resolution,
-                 const std::string& from_uri, const translate::SipMessageOut& out,
-                 const std::string& request_uri);
+    void deliver(translate::XmppMessage request, const dns::Resolution& resolution,
+                 std::string from_uri, translate::SipMessageOut out, std::string request_uri);
     void fail(const translate::XmppMessage& request, const translate::XmppError& error);
     void on_bounce(const std::string& id, const translate::XmppError& error);
     void remember(const std::string& id, Relayed relayed);
