@@ -259,6 +259,7 @@ private:
     void on_publish_response(Publisher& p, int status, const char* phrase);
     void start_next(const std::string& recipient);
     void try_hop(const std::string& recipient);
+    std::string fresh_call_id();
     void finish(const std::string& recipient);
     void on_message_response(Attempt* attempt, int status, const char* phrase, const void* sip);
     void on_incoming_message(nua_handle_s* nh, const void* sip);
@@ -274,6 +275,9 @@ private:
     WatcherEndHandler on_watcher_end_;
     QueueLimits limits_;
     std::size_t total_queued_ = 0;
+    /// Call-IDs of our MESSAGEs: a random per-process key and a counter, mixed (fresh_call_id).
+    std::uint64_t call_id_key_[2] = {0, 0};
+    std::uint64_t call_id_count_ = 0;
     std::map<std::string, std::deque<Pending>> queues_; ///< per recipient; front is in flight
     std::uint64_t next_id_ = 1;
     std::unordered_map<SubscriptionId, std::unique_ptr<Subscriber>> subscribers_;

@@ -55,6 +55,32 @@ TEST_CASE("M1 a MESSAGE goes out to the given next hop and comes in whole") {
     CHECK(got[0].from == "sip:alice*xmpp.test@sip.test;gr=phone");
     CHECK(got[0].from_header.find("<sip:alice*xmpp.test@sip.test;gr=phone>") == 0);
     CHECK(got[0].request_uri == "sip:bob@127.0.0.1:25062");
+    CHECK(got[0].to == "sip:bob@127.0.0.1:25062");
+    CHECK(!got[0].call_id.empty());
+}
+
+TEST_CASE("M8 a Call-ID given (from a thread) is the one sent; each MESSAGE has its own else") {
+    EventLoop loop;
+    UserAgent sender(loop, listen_on(25061));
+    UserAgent receiver(loop, listen_on(25062));
+    std::vector<IncomingMessage> got;
+    receiver.set_message_handler([&](const IncomingMessage& m, Reply& reply) {
+        got.push_back(m);
+        reply.respond(200, "OK");
+    });
+    auto threaded = message("one");
+    threaded.call_id = "thread-7@sip.test";
+    int answered = 0;
+    for (const auto& m : {threaded, message("two"), message("three")}) {
+        (void)sender.send_message(m, {NextHop{"127.0.0.1", 25062, "udp", "receiver"}},
+                                  [&](const SendResult&) { ++answered; });
+    }
+    REQUIRE(loop.run_until([&] { return answered == 3; }, 5s));
+    REQUIRE(got.size() == 3);
+    CHECK(got[0].call_id == "thread-7@sip.test");
+    CHECK(got[1].call_id != got[0].call_id);
+    CHECK(got[2].call_id != got[1].call_id);
+    CHECK(got[1].to == "sip:bob@127.0.0.1:25062");
 }
 
 TEST_CASE("D5 a dead first hop is skipped; the sender hears only the last outcome") {
