@@ -16,7 +16,7 @@
 namespace xsgw::sip {
 
 struct UserAgent::Magic {
-    enum class Kind { message, subscriber, watcher, publisher };
+    enum class Kind { message, subscriber, watcher, publisher, idle };
     explicit Magic(Kind k) : kind(k) {}
     Kind kind;
 };
@@ -25,6 +25,8 @@ struct UserAgent::Attempt : Magic {
     Attempt(std::string r) : Magic(Kind::message), recipient(std::move(r)) {}
     std::string recipient;
     nua_handle_t* nh = nullptr;
+    std::string handle_key; ///< from and request URI: which idle handles fit
+    std::string proxy;      ///< the next hop nh is set to
 };
 
 struct UserAgent::Subscriber : Magic {

@@ -84,10 +84,14 @@ void append_hex(std::string& out, std::uint64_t value) {
         out += digits[(value >> shift) & 0xF];
 }
 
+// Idle MESSAGE handles kept at most (a few KiB each) and for at most this long.
+constexpr std::size_t max_idle_handles = 4096;
+constexpr auto idle_handle_life = std::chrono::seconds(60);
+
 } // namespace
 
 UserAgent::UserAgent(core::EventLoop& loop, const core::SipConfig& config)
-    : loop_(loop), config_(config) {
+    : loop_(loop), config_(config), idle_magic_(std::make_unique<Magic>(Magic::Kind::idle)) {
     std::random_device random;
     for (auto& word : call_id_key_)
         word = (std::uint64_t{random()} << 32) ^ random();
@@ -120,6 +124,7 @@ void UserAgent::shutdown(std::chrono::milliseconds deadline) {
     }
     queues_.clear();
     total_queued_ = 0;
+    drop_idle_handles();
     // Subscriptions end with the stack (un-SUBSCRIBE, NOTIFY terminated, un-PUBLISH, sent by
     // nua); nobody is told any more: the bridge goes first.
     for (auto& [id, s] : subscribers_)
@@ -172,34 +177,96 @@ void UserAgent::try_hop(const std::string& recipient) {
         return;
     }
     const NextHop& hop = pending.hops[pending.next_hop++];
-    const std::string proxy = detail::hop_url(hop);
     const OutgoingMessage& m = pending.message;
-    auto* attempt = new Attempt(recipient);
+    auto attempt = std::make_unique<Attempt>(recipient);
+    attempt->proxy = detail::hop_url(hop);
+    attempt->handle_key = m.from + ' ' + m.to + ' ' + m.request_uri;
+    const std::string& proxy = attempt->proxy;
     // In angle brackets, so URI parameters such as ;gr= stay in the URI (A7).
     const std::string to = "<" + m.to + ">";
     const std::string from = "<" + m.from + ">";
-    // No tags here: nua filters and copies a handle's tags at creation, which cost more than
-    // the rest of the handle (callgrind); the request below carries To and Call-ID.
-    attempt->nh = nua_handle(nua_, attempt, TAG_END());
-    if (attempt->nh == nullptr) {
-        delete attempt;
-        pending.result = {500, "Cannot create a SIP handle", pending.result.targets_tried};
-        finish(recipient);
-        return;
+    attempt->nh = take_idle_handle(attempt->handle_key, proxy);
+    if (attempt->nh != nullptr) {
+        nua_handle_bind(attempt->nh, attempt.get());
+    } else {
+        // No tags here: nua filters and copies a handle's tags at creation, which cost more
+        // than the rest of the handle (callgrind); the request below carries To and Call-ID.
+        attempt->nh = nua_handle(nua_, attempt.get(), TAG_END());
+        if (attempt->nh == nullptr) {
+            pending.result = {500, "Cannot create a SIP handle", pending.result.targets_tried};
+            finish(recipient);
+            return;
+        }
+        ++message_handles_made_;
+        // The next hop is numeric and chosen by us: Sofia's own resolver never runs.
+        nua_set_hparams(attempt->nh, NUTAG_PROXY(proxy.c_str()), TAG_END());
     }
-    // The next hop is numeric and chosen by us: Sofia's own resolver never runs.
-    nua_set_hparams(attempt->nh, NUTAG_PROXY(proxy.c_str()), TAG_END());
+    nua_handle_t* nh = attempt.release()->nh; // owned by the handle's magic until the answer
     ++pending.result.targets_tried;
     spdlog::info("sip: MESSAGE {} -> {} via {} ({}), {} bytes", m.from, m.request_uri, proxy,
                  hop.host, m.body.size());
     const std::string call_id = m.call_id.empty() ? fresh_call_id() : m.call_id;
-    nua_message(attempt->nh, NUTAG_URL(m.request_uri.c_str()), SIPTAG_TO_STR(to.c_str()),
+    nua_message(nh, NUTAG_URL(m.request_uri.c_str()), SIPTAG_TO_STR(to.c_str()),
                 SIPTAG_CALL_ID_STR(call_id.c_str()), SIPTAG_FROM_STR(from.c_str()),
                 SIPTAG_CONTENT_TYPE_STR(m.content_type.c_str()), SIPTAG_PAYLOAD_STR(m.body.c_str()),
                 TAG_IF(!m.subject.empty(), SIPTAG_SUBJECT_STR(m.subject.c_str())),
                 TAG_IF(!m.content_language.empty(),
                        SIPTAG_CONTENT_LANGUAGE_STR(m.content_language.c_str())),
                 TAG_END());
+}
+
+nua_handle_s* UserAgent::take_idle_handle(const std::string& key, const std::string& proxy) {
+    const auto found = idle_by_key_.find(key);
+    if (found == idle_by_key_.end()) return nullptr;
+    IdleHandle idle = std::move(*found->second);
+    idle_handles_.erase(found->second);
+    idle_by_key_.erase(found);
+    if (idle.proxy != proxy) nua_set_hparams(idle.nh, NUTAG_PROXY(proxy.c_str()), TAG_END());
+    return idle.nh;
+}
+
+void UserAgent::keep_idle_handle(const std::string& key, nua_handle_s* nh, std::string proxy) {
+    const auto now = std::chrono::steady_clock::now();
+    auto evict_oldest = [this] {
+        nua_handle_destroy(idle_handles_.front().nh);
+        idle_by_key_.erase(idle_handles_.front().key);
+        idle_handles_.pop_front();
+    };
+    while (!idle_handles_.empty() && (idle_handles_.size() >= max_idle_handles ||
+                                      now - idle_handles_.front().since > idle_handle_life))
+        evict_oldest();
+    if (const auto old = idle_by_key_.find(key); old != idle_by_key_.end()) {
+        // Two MESSAGEs between the same parties were in flight at once (different hops'
+        // queues): keep the newer handle.
+        nua_handle_destroy(old->second->nh);
+        idle_handles_.erase(old->second);
+        idle_by_key_.erase(old);
+    }
+    idle_handles_.push_back({key, nh, std::move(proxy), now});
+    idle_by_key_[key] = std::prev(idle_handles_.end());
+}
+
+void UserAgent::on_idle_handle_event(nua_handle_s* nh, int event) {
+    // Nothing is expected on a handle between two MESSAGEs; a request that matched it (a peer
+    // making up a dialog) is answered, and the handle is not used again.
+    if (!nua_event_is_incoming_request(static_cast<nua_event_t>(event))) return;
+    spdlog::info("sip: {} outside any dialog of ours: 481",
+                 nua_event_name(static_cast<nua_event_t>(event)));
+    nua_respond(nh, 481, "Call/Transaction Does Not Exist", NUTAG_WITH_THIS(nua_), TAG_END());
+    for (auto it = idle_handles_.begin(); it != idle_handles_.end(); ++it) {
+        if (it->nh != nh) continue;
+        idle_by_key_.erase(it->key);
+        idle_handles_.erase(it);
+        break;
+    }
+    nua_handle_destroy(nh);
+}
+
+void UserAgent::drop_idle_handles() {
+    for (auto& idle : idle_handles_)
+        nua_handle_destroy(idle.nh);
+    idle_handles_.clear();
+    idle_by_key_.clear();
 }
 
 void UserAgent::finish(const std::string& recipient) {
@@ -218,6 +285,10 @@ void UserAgent::on_event(int event, int status, const char* phrase, nua_handle_s
                          const void* sip, const void* tags) {
     auto* magic = static_cast<Magic*>(hmagic);
     auto is = [magic](Magic::Kind kind) { return magic != nullptr && magic->kind == kind; };
+    if (is(Magic::Kind::idle)) {
+        on_idle_handle_event(nh, event);
+        return;
+    }
     switch (static_cast<nua_event_t>(event)) {
     case nua_r_message:
         if (is(Magic::Kind::message))
@@ -282,7 +353,14 @@ void UserAgent::on_message_response(Attempt* attempt, int status, const char* ph
                                     const void* /*sip*/) {
     if (status < 200) return;
     std::unique_ptr<Attempt> owned(attempt);
-    nua_handle_destroy(attempt->nh);
+    if (status < 300) {
+        // The handle holds no dialog (MESSAGE makes none): the next MESSAGE between the same
+        // two parties may use it. Each request still has its own Call-ID and CSeq.
+        nua_handle_bind(attempt->nh, idle_magic_.get());
+        keep_idle_handle(attempt->handle_key, attempt->nh, std::move(attempt->proxy));
+    } else {
+        nua_handle_destroy(attempt->nh);
+    }
     auto it = queues_.find(attempt->recipient);
     if (it == queues_.end() || it->second.empty()) return;
     auto& pending = it->second.front();

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -229,6 +230,10 @@ public:
     std::size_t subscriber_count() const { return subscribers_.size(); }
     std::size_t watcher_count() const { return watchers_.size(); }
     std::size_t publication_count() const { return publishers_.size(); }
+    /// Handles of answered MESSAGEs kept for the next one between the same parties.
+    std::size_t idle_message_handles() const { return idle_handles_.size(); }
+    /// Handles made for MESSAGEs so far (the others were kept ones used again).
+    std::uint64_t message_handles_made() const { return message_handles_made_; }
 
 private:
     struct Pending {
@@ -260,6 +265,10 @@ private:
     void start_next(const std::string& recipient);
     void try_hop(const std::string& recipient);
     std::string fresh_call_id();
+    nua_handle_s* take_idle_handle(const std::string& key, const std::string& proxy);
+    void keep_idle_handle(const std::string& key, nua_handle_s* nh, std::string proxy);
+    void drop_idle_handles();
+    void on_idle_handle_event(nua_handle_s* nh, int event);
     void finish(const std::string& recipient);
     void on_message_response(Attempt* attempt, int status, const char* phrase, const void* sip);
     void on_incoming_message(nua_handle_s* nh, const void* sip);
@@ -279,6 +288,18 @@ private:
     std::uint64_t call_id_key_[2] = {0, 0};
     std::uint64_t call_id_count_ = 0;
     std::map<std::string, std::deque<Pending>> queues_; ///< per recipient; front is in flight
+    /// Handles of finished MESSAGEs kept for the next one between the same two parties (a
+    /// handle costs more to make than the request); least recently used first.
+    struct IdleHandle {
+        std::string key; ///< from and request URI
+        nua_handle_s* nh = nullptr;
+        std::string proxy; ///< the next hop it is set to
+        std::chrono::steady_clock::time_point since;
+    };
+    std::list<IdleHandle> idle_handles_;
+    std::unique_ptr<Magic> idle_magic_; ///< what an idle handle's magic points to
+    std::uint64_t message_handles_made_ = 0;
+    std::unordered_map<std::string, std::list<IdleHandle>::iterator> idle_by_key_;
     std::uint64_t next_id_ = 1;
     std::unordered_map<SubscriptionId, std::unique_ptr<Subscriber>> subscribers_;
     std::unordered_map<WatcherId, std::unique_ptr<Watcher>> watchers_;

@@ -181,3 +181,36 @@ TEST_CASE("S5 past the queue bounds a MESSAGE is refused at once, and the queue 
     CHECK(send("sip:dave@127.0.0.1:25075"));
     REQUIRE(loop.run_until([&] { return done == 5; }, 10s));
 }
+
+TEST_CASE("M1 M10 a handle kept between MESSAGEs: each sender's own From, no dialog, new Call-ID") {
+    EventLoop loop;
+    UserAgent sender(loop, listen_on(25061));
+    UserAgent receiver(loop, listen_on(25062));
+    std::vector<IncomingMessage> got;
+    receiver.set_message_handler([&](const IncomingMessage& m, Reply& reply) {
+        got.push_back(m);
+        reply.respond(200, "OK");
+    });
+    // alice, carol, alice, alice to the one recipient, each after the last was answered.
+    const std::string senders[] = {"sip:alice*xmpp.test@sip.test", "sip:carol*xmpp.test@sip.test",
+                                   "sip:alice*xmpp.test@sip.test", "sip:alice*xmpp.test@sip.test"};
+    for (const auto& from : senders) {
+        auto m = message("hi");
+        m.from = from;
+        std::optional<SendResult> result;
+        (void)sender.send_message(m, {NextHop{"127.0.0.1", 25062, "udp", "receiver"}},
+                                  [&](const SendResult& r) { result = r; });
+        REQUIRE(loop.run_until([&] { return result.has_value(); }, 5s));
+        CHECK(result->status == 200);
+    }
+    REQUIRE(got.size() == 4);
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        CAPTURE(i);
+        CHECK(got[i].from == senders[i]);
+        CHECK(got[i].to == "sip:bob@127.0.0.1:25062"); // no To tag: no dialog was made
+    }
+    CHECK(sender.message_handles_made() == 2); // alice's was used three times, carol's once
+    CHECK(sender.idle_message_handles() == 2);
+    CHECK(got[2].call_id != got[0].call_id);
+    CHECK(got[3].call_id != got[2].call_id);
+}
