@@ -103,6 +103,7 @@ struct Options {
     std::vector<Direction> directions = {Direction::xmpp_to_sip, Direction::sip_to_xmpp,
                                          Direction::kamailio};
     std::string workdir;
+    std::string summary;
     bool keep = false;
     std::int64_t quiet_limit = 40 * sec;
 };
@@ -132,6 +133,8 @@ the gateway or Kamailio fails; 2 for a bad command line.
   --workdir DIR        where the configs and logs go (default: a new /tmp/xsgw_bench.*,
                        removed after a clean run)
   --keep               keep the workdir after a clean run
+  --summary FILE       also write the figures to FILE, one "key value" per line
+                       (for test/bench/run)
   -h, --help           this text
 )";
 
@@ -227,6 +230,8 @@ Options parse_options(int argc, char** argv) {
             o.workdir = value();
         } else if (arg == "--keep") {
             o.keep = true;
+        } else if (arg == "--summary") {
+            o.summary = value();
         } else {
             throw std::invalid_argument(fmt::format("unknown option '{}'", arg));
         }
@@ -1259,6 +1264,48 @@ void print_table(const Options& options, const std::vector<DirectionReport>& rep
     }
 }
 
+/// The figures as "key value" lines: <tag>.max, <tag>.ratio, <tag>.cpu10k, <tag>.memory_mib,
+/// <tag>.lost, and per latency run <tag>.<load%>.{p50,p99,p999,held}; tags x2s, s2x, kam.
+void write_summary(const std::string& path, const std::vector<DirectionReport>& reports) {
+    const DirectionReport* reference = find_report(reports, Direction::kamailio);
+    const double reference_rate =
+        reference != nullptr && reference->max != nullptr ? reference->max->rate() : 0;
+    std::string text;
+    auto put = [&](std::string_view tag, std::string_view key, const std::string& value) {
+        fmt::format_to(std::back_inserter(text), "{}.{} {}\n", tag, key, value);
+    };
+    for (const auto& r : reports) {
+        const std::string_view tag = tag_of(r.direction);
+        put(tag, "ok", r.ok() ? "yes" : "no");
+        put(tag, "lost", fmt::format("{}", r.lost()));
+        if (r.max != nullptr) {
+            put(tag, "max", fmt::format("{:.0f}", r.max->rate()));
+            if (reference_rate > 0) {
+                put(tag, "ratio", fmt::format("{:.2f}", r.max->rate() / reference_rate));
+            }
+            put(tag, "cpu10k", cpu_per_10k(r.max));
+        }
+        if (r.memory_kib) {
+            put(tag, "memory_mib",
+                fmt::format("{:.1f}", static_cast<double>(*r.memory_kib) / 1024));
+        }
+        for (const PacedRun& p : r.paced) {
+            const std::string load =
+                p.load ? fmt::format("{:.0f}", *p.load * 100.0) : std::string("fixed");
+            put(tag, load + ".p50", ms_or_dash(p.run, 0.5));
+            put(tag, load + ".p99", ms_or_dash(p.run, 0.99));
+            put(tag, load + ".p999", ms_or_dash(p.run, 0.999));
+            put(tag, load + ".held", p.run->offered_rate() < 0.95 * p.rate_asked ? "no" : "yes");
+        }
+    }
+    std::FILE* file = std::fopen(path.c_str(), "w");
+    const bool written =
+        file != nullptr && std::fwrite(text.data(), 1, text.size(), file) == text.size();
+    if (file == nullptr || std::fclose(file) != 0 || !written) {
+        throw std::runtime_error(fmt::format("cannot write {}", path));
+    }
+}
+
 int run(const Options& options) {
     std::string workdir = options.workdir;
     const bool own_workdir = workdir.empty();
@@ -1277,6 +1324,9 @@ int run(const Options& options) {
         reports.push_back(run_direction(options, d, workdir));
     }
     print_table(options, reports);
+    if (!options.summary.empty()) {
+        write_summary(options.summary, reports);
+    }
     bool ok = true;
     for (const auto& r : reports) {
         ok = ok && r.ok();
