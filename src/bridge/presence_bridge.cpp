@@ -119,6 +119,9 @@ void PresenceBridge::from_xmpp(const gloox::Tag& stanza) {
     if (type.empty() || type == "unavailable") {
         xmpp_presence(key, presence_from_stanza(stanza));
     } else if (type == "subscribe") {
+        // A pair still waiting its turn in the restore is started now, as a new one: it
+        // leaves the queue first, so its reserved place (P14) is the one it takes.
+        unqueue(key);
         std::string why;
         if (outbound_.find(key) == outbound_.end() && !may_add(key.user, why)) {
             ++stats_.refused;
@@ -219,6 +222,12 @@ void PresenceBridge::xmpp_subscribe(const Key& key, const address::Jid& contact)
 }
 
 void PresenceBridge::xmpp_unsubscribe(const Key& key) {
+    if (unqueue(key)) {
+        // Waiting its turn in the restore: it never starts, and leaves the state file.
+        spdlog::info("bridge: unsubscribe from {} to {}: taken out of the restore", key.user,
+                     key.contact);
+        save_state_soon();
+    }
     auto it = outbound_.find(key);
     if (it == outbound_.end()) {
         // Nothing held (e.g. after a restart): still confirm, the user's roster expects it.
@@ -233,6 +242,7 @@ void PresenceBridge::xmpp_unsubscribe(const Key& key) {
 }
 
 void PresenceBridge::xmpp_probe(const Key& key, const address::Jid& contact) {
+    unqueue(key); // waiting its turn in the restore: the user wants it now
     auto it = outbound_.find(key);
     if (it == outbound_.end()) {
         std::string why;
@@ -390,6 +400,7 @@ void PresenceBridge::on_notify(const Key& key, std::uint64_t generation,
     ++stats_.notifies_in;
     auto it = outbound_.find(key);
     if (it == outbound_.end() || it->second.generation != generation) return;
+    settle_restored(key); // answered, pending or not: its turn in the restore is over
     Outbound& out = it->second;
     if (notify.state == sip::SubState::pending) return; // P2: nothing to XMPP yet
     std::vector<translate::ResourcePresence> now;
@@ -451,6 +462,7 @@ void PresenceBridge::on_outbound_end(const Key& key, std::uint64_t generation,
                                      const sip::SubscriptionEnd& end) {
     auto it = outbound_.find(key);
     if (it == outbound_.end() || it->second.generation != generation) return;
+    settle_restored(key);
     Outbound& out = it->second;
     out.id = 0;
     spdlog::info("bridge: subscription of {} to {} ended: {}", key.user, out.presentity,
@@ -493,6 +505,7 @@ void PresenceBridge::schedule_retry(const Key& key, Outbound& out, std::chrono::
         if (it != outbound_.end() && it->second.phase == Phase::retry_wait)
             start_outbound(key, config_.subscribe_expires);
     });
+    settle_restored(key); // waiting, not in flight: the restore goes on without it
 }
 
 void PresenceBridge::drop_outbound(const Key& key) {
@@ -502,6 +515,7 @@ void PresenceBridge::drop_outbound(const Key& key) {
     outbound_.erase(it);
     count(key.user, -1);
     save_state_soon();
+    settle_restored(key);
 }
 
 void PresenceBridge::fetch(const Key& key, const std::string& presentity,
@@ -783,7 +797,8 @@ void PresenceBridge::publish(const std::string& user, const translate::ResourceP
 // Bounds (P14) and shutdown
 
 bool PresenceBridge::may_add(const std::string& user, std::string& why) const {
-    const std::size_t total = outbound_.size() + inbound_.size();
+    // Pairs waiting their turn in the restore hold their place (they are in per_user_ too).
+    const std::size_t total = outbound_.size() + inbound_.size() + queued_.size();
     if (total >= config_.max_total) {
         why = fmt::format("the gateway holds {} subscriptions (presence.max_total)", total);
         return false;
@@ -839,24 +854,58 @@ std::vector<std::string> PresenceBridge::reload(const core::PresenceConfig& next
 // The state file
 
 void PresenceBridge::on_link_up() {
-    if (restored_) return;
+    // A link that comes back goes on with the restore begun, if any; after shutdown() there
+    // is nothing to restore, and nothing to save.
+    if (restored_ || restore_done_) return;
     restored_ = true;
-    std::size_t started = 0;
-    for (const Key& key : restore_) {
-        if (outbound_.count(key) != 0) continue;
+    restore_total_ = queued_.size();
+    restore_began_ = std::chrono::steady_clock::now();
+    if (restore_total_ != 0)
+        spdlog::info("bridge: restoring {} subscriptions of XMPP users from {}, {} at a time",
+                     restore_total_, state_path_, restore_window);
+    restore_next();
+}
+
+void PresenceBridge::restore_next() {
+    if (!restored_ || restore_done_) return;
+    while (restoring_.size() < restore_window && !restore_.empty()) {
+        const Key key = restore_.front();
+        restore_.pop_front();
+        if (!unqueue(key)) continue;             // started or taken out meanwhile
+        if (outbound_.count(key) != 0) continue; // cannot happen: a started pair leaves the queue
         std::string why;
         if (!may_add(key.user, why)) {
             spdlog::warn("bridge: subscription of {} to {} not restored: {}", key.user, key.contact,
                          why);
+            save_state_soon();
             continue;
         }
         start_outbound(key, config_.subscribe_expires);
-        ++started;
+        if (outbound_.count(key) == 0) continue; // refused at once (the user heard unsubscribed)
+        ++restore_started_;
+        restoring_.insert(key);
     }
-    if (!restore_.empty())
-        spdlog::info("bridge: restored {} subscriptions of XMPP users from {}", started,
-                     state_path_);
-    restore_.clear();
+    if (!restore_.empty() || !restoring_.empty()) return;
+    restore_done_ = true;
+    if (restore_total_ == 0) return;
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - restore_began_;
+    spdlog::info("bridge: restored {} subscriptions of XMPP users from {} in {:.2f} s{}",
+                 restore_started_, state_path_, took.count(),
+                 restore_started_ == restore_total_
+                     ? std::string()
+                     : fmt::format(" (of {} pairs: the others were started or dropped by "
+                                   "their users first, or refused)",
+                                   restore_total_));
+}
+
+bool PresenceBridge::unqueue(const Key& key) {
+    if (queued_.erase(key) == 0) return false;
+    count(key.user, -1); // its reserved place goes (restore_ skips it when its turn comes)
+    return true;
+}
+
+void PresenceBridge::settle_restored(const Key& key) {
+    if (restoring_.erase(key) != 0) restore_next();
 }
 
 void PresenceBridge::load_state() {
@@ -868,7 +917,8 @@ void PresenceBridge::load_state() {
     }
     std::string line;
     std::size_t bad = 0;
-    while (std::getline(in, line) && restore_.size() < config_.max_total) {
+    std::size_t over = 0;
+    while (std::getline(in, line) && queued_.size() < config_.max_total) {
         std::istringstream fields(line);
         std::string user, contact, extra;
         fields >> user >> contact >> extra;
@@ -878,10 +928,20 @@ void PresenceBridge::load_state() {
             ++bad;
             continue;
         }
-        restore_.push_back({address::bare_string(*u), address::bare_string(*c)});
+        Key key{address::bare_string(*u), address::bare_string(*c)};
+        if (queued_.count(key) != 0) continue; // twice in the file
+        auto mine = per_user_.find(key.user);
+        if (mine != per_user_.end() && mine->second >= config_.max_per_user) {
+            ++over;
+            continue;
+        }
+        queued_.insert(key);
+        count(key.user, +1); // its place is held until its turn (P14)
+        restore_.push_back(std::move(key));
     }
-    spdlog::info("bridge: {} subscriptions to restore from {}{}", restore_.size(), state_path_,
-                 bad != 0 ? fmt::format(" ({} unreadable lines skipped)", bad) : "");
+    spdlog::info("bridge: {} subscriptions to restore from {}{}{}", queued_.size(), state_path_,
+                 bad != 0 ? fmt::format(" ({} unreadable lines skipped)", bad) : "",
+                 over != 0 ? fmt::format(" ({} over presence.max_per_user skipped)", over) : "");
 }
 
 void PresenceBridge::save_state_soon() {
@@ -900,6 +960,9 @@ void PresenceBridge::save_state() {
         ::umask(old);
         for (const auto& [key, out_sub] : outbound_)
             out << key.user << ' ' << key.contact << '\n';
+        // Pairs still waiting their turn in the restore are kept too, in their order.
+        for (const Key& key : restore_)
+            if (queued_.count(key) != 0) out << key.user << ' ' << key.contact << '\n';
         out.flush();
         if (!out) {
             spdlog::warn("bridge: cannot write {}: {}", tmp, std::strerror(errno));
@@ -910,15 +973,23 @@ void PresenceBridge::save_state() {
         spdlog::warn("bridge: cannot replace {}: {}", state_path_, std::strerror(errno));
         return;
     }
-    spdlog::debug("bridge: {} subscriptions written to {}", outbound_.size(), state_path_);
+    spdlog::debug("bridge: {} subscriptions written to {}", outbound_.size() + queued_.size(),
+                  state_path_);
 }
 
 void PresenceBridge::shutdown() {
     if (!state_path_.empty() && restored_) {
         if (save_timer_) save_timer_->cancel();
-        save_state(); // what the next start makes again
+        save_state(); // what the next start makes again, pairs still waiting included
     }
     restored_ = false; // nothing below is a change to keep
+    if (!restore_.empty() || !restoring_.empty())
+        spdlog::info("bridge: restore cut short by the shutdown: {} pairs not started yet",
+                     queued_.size());
+    restore_done_ = true; // and nothing more starts
+    restore_.clear();
+    queued_.clear();
+    restoring_.clear();
     spdlog::info("bridge: ending {} outbound and {} inbound subscriptions, {} publications",
                  outbound_.size(), inbound_.size(), publications_.size());
     // The un-SUBSCRIBEs and un-PUBLISHes are the user agent's, once per dialog, when it
