@@ -117,6 +117,7 @@ struct Options {
     std::string workdir;
     bool keep = false;
     bool restart = true; ///< the restart phase: stop, start again, restore from the state file
+    std::string summary; ///< --summary FILE: the table's figures as "N.key value" lines
     std::int64_t quiet_limit = 30 * sec;
     std::string command_line;
 };
@@ -151,6 +152,11 @@ failed; 2 for a bad command line.
   --workdir DIR          where the configs and logs go (default: a new
                          /tmp/xsgw_presence_bench.*, removed after a clean run)
   --keep                 keep the workdir after a clean run
+  --summary FILE         also write the table's figures to FILE, one "N.key value" line
+                         each (setup_s, setup_per_s, kib_per_sub, peak_mib, refresh_per_s,
+                         cpu_per_1000, idle_cpu_pct, stop_s, restore_s, restored_per_s,
+                         restored_peak_mib, retransmissions_restore, ok), "-" when not
+                         measured; for test/bench/run
   -h, --help             this text
 )";
 
@@ -214,6 +220,8 @@ Options parse_options(int argc, char** argv) {
             o.keep = true;
         } else if (arg == "--no-restart") {
             o.restart = false;
+        } else if (arg == "--summary") {
+            o.summary = value();
         } else {
             throw std::invalid_argument(fmt::format("unknown option '{}'", arg));
         }
@@ -1622,6 +1630,85 @@ void print_restart(const RunReport& r) {
                r.restored_log_lines > 0 ? " (" + r.restored_log_path + ")" : std::string());
 }
 
+/// One size's row of the table, each figure as printed (- when not measured).
+struct TableRow {
+    std::string n, setup_s, setup_per_s, setup_cpu_per_1000, kib_per_sub, kib_per_sub_end, peak_mib,
+        refresh_mean, refresh_max, refresh_steady, cpu_per_1000, idle_cpu_pct, stop_s, restore_s,
+        restored_per_s, restored_peak_mib;
+};
+
+TableRow table_row(const RunReport& r) {
+    const double observed = seconds(r.observe_end - r.observe_start);
+    const double mean_rate =
+        observed > 0 ? static_cast<double>(r.refresh_times.size()) / observed : 0;
+    const Spread spread = spread_of(r);
+    const double max_rate = spread.observed.empty()
+                                ? 0
+                                : *std::max_element(spread.observed.begin(), spread.observed.end());
+    const auto idle = idle_share(r);
+    const bool restored = r.restart && r.restored == r.n + 1;
+    TableRow row;
+    row.n = fmt::format("{}", r.n);
+    row.setup_s = fmt::format("{:.1f}", r.setup_seconds);
+    row.setup_per_s = fmt::format("{:.0f}", r.set_up / std::max(r.setup_seconds, 1e-9));
+    row.setup_cpu_per_1000 =
+        fmt::format("{:.3f}", r.setup_cpu * 1000.0 / std::max<std::uint32_t>(r.set_up, 1));
+    row.kib_per_sub = kib_per(r.rss_after_setup, r.rss_before, r.n);
+    row.kib_per_sub_end = kib_per(r.rss_end, r.rss_before, r.n);
+    row.peak_mib = mib(r.hwm_end);
+    row.refresh_mean = fmt::format("{:.0f}", mean_rate);
+    row.refresh_max = fmt::format("{:.0f}", max_rate);
+    row.refresh_steady = steady_rate(r) ? fmt::format("{:.0f}", *steady_rate(r)) : "-";
+    row.cpu_per_1000 = r.refresh_times.empty()
+                           ? std::string("-")
+                           : fmt::format("{:.3f}", r.observe_cpu * 1000.0 /
+                                                       static_cast<double>(r.refresh_times.size()));
+    row.idle_cpu_pct = idle ? fmt::format("{:.1f}", 100.0 * idle->first) : "-";
+    row.stop_s = fmt::format("{:.1f}", r.shutdown_seconds);
+    row.restore_s = restored ? fmt::format("{:.2f}", r.restore_seconds) : "-";
+    row.restored_per_s =
+        restored ? fmt::format("{:.0f}", r.restored / std::max(r.restore_seconds, 1e-9)) : "-";
+    row.restored_peak_mib = r.restarted ? mib(r.restored_hwm) : "-";
+    return row;
+}
+
+/// --summary FILE: the figures of the table, "N.key value" a line, for test/bench/run.
+void write_summary(const std::string& path, const std::vector<RunReport>& reports) {
+    std::ofstream out(path, std::ios::trunc);
+    for (const RunReport& r : reports) {
+        const TableRow row = table_row(r);
+        const auto line = [&](std::string_view key, const std::string& value) {
+            out << r.n << '.' << key << ' ' << (value.empty() ? "-" : value) << '\n';
+        };
+        line("setup_s", row.setup_s);
+        line("setup_per_s", row.setup_per_s);
+        line("kib_per_sub", row.kib_per_sub); // right after set-up, as the table's first
+        line("peak_mib", row.peak_mib);
+        line("refresh_per_s", row.refresh_steady); // "steady": what test/bench/run shows
+        line("cpu_per_1000", row.cpu_per_1000);
+        line("idle_cpu_pct", row.idle_cpu_pct);
+        line("stop_s", row.stop_s);
+        line("restore_s", row.restore_s);
+        line("restored_per_s", row.restored_per_s);
+        line("restored_peak_mib", row.restored_peak_mib);
+        // SUBSCRIBE (xsgw's) and NOTIFY (ours) retransmissions while restoring, as the
+        // checks line prints them; the sum, then each.
+        const bool restore_measured = r.restart && r.restarted;
+        const auto count = [&](std::uint64_t v) {
+            return restore_measured ? fmt::format("{}", v) : std::string("-");
+        };
+        line("retransmissions_restore",
+             count(r.subscribe_retransmits[3] + r.notify_retransmits[3]));
+        line("subscribe_retransmissions_restore", count(r.subscribe_retransmits[3]));
+        line("notify_retransmissions_restore", count(r.notify_retransmits[3]));
+        line("ok", r.ok() ? "yes" : "no");
+    }
+    out.flush();
+    if (!out) {
+        throw std::runtime_error(fmt::format("--summary: cannot write {}", path));
+    }
+}
+
 void print_report(const Options& options, const std::vector<RunReport>& reports) {
     fmt::print("\nxsgw_presence_bench: {}\n", options.command_line);
     fmt::print("xsgw {}; contacts c<i>*{}\\3a<port>@{} (numeric SIP host, no DNS), users "
@@ -1649,34 +1736,13 @@ void print_report(const Options& options, const std::vector<RunReport>& reports)
                "", "s", "subs/s", "1000 set", "set-up", "end", "MiB", "/s mean", "/s max", "steady",
                "1000 ref", "CPU %", "s", "s", "/s", "MiB rest.");
     for (const RunReport& r : reports) {
-        const double observed = seconds(r.observe_end - r.observe_start);
-        const double mean_rate =
-            observed > 0 ? static_cast<double>(r.refresh_times.size()) / observed : 0;
-        const Spread spread = spread_of(r);
-        const double max_rate = spread.observed.empty() ? 0
-                                                        : *std::max_element(spread.observed.begin(),
-                                                                            spread.observed.end());
-        const std::string cpu_per_1000 =
-            r.refresh_times.empty()
-                ? std::string("-")
-                : fmt::format("{:.3f}",
-                              r.observe_cpu * 1000.0 / static_cast<double>(r.refresh_times.size()));
-        const auto idle = idle_share(r);
-        const bool restored = r.restart && r.restored == r.n + 1;
-        fmt::print(
-            "{:>7} {:>7.1f} {:>7.0f} {:>8.3f} {:>8} {:>8} {:>9} {:>8.0f} {:>8.0f} {:>9} {:>8} "
-            "{:>7} {:>6.1f} {:>7} {:>8} {:>9}\n",
-            r.n, r.setup_seconds, r.set_up / std::max(r.setup_seconds, 1e-9),
-            r.setup_cpu * 1000.0 / std::max<std::uint32_t>(r.set_up, 1),
-            kib_per(r.rss_after_setup, r.rss_before, r.n), kib_per(r.rss_end, r.rss_before, r.n),
-            mib(r.hwm_end), mean_rate, max_rate,
-            steady_rate(r) ? fmt::format("{:.0f}", *steady_rate(r)) : std::string("-"),
-            cpu_per_1000, idle ? fmt::format("{:.1f}", 100.0 * idle->first) : std::string("-"),
-            r.shutdown_seconds,
-            restored ? fmt::format("{:.2f}", r.restore_seconds) : std::string("-"),
-            restored ? fmt::format("{:.0f}", r.restored / std::max(r.restore_seconds, 1e-9))
-                     : std::string("-"),
-            r.restarted ? mib(r.restored_hwm) : std::string("-"));
+        const TableRow row = table_row(r);
+        fmt::print("{:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>8} {:>7} "
+                   "{:>6} {:>7} {:>8} {:>9}\n",
+                   row.n, row.setup_s, row.setup_per_s, row.setup_cpu_per_1000, row.kib_per_sub,
+                   row.kib_per_sub_end, row.peak_mib, row.refresh_mean, row.refresh_max,
+                   row.refresh_steady, row.cpu_per_1000, row.idle_cpu_pct, row.stop_s,
+                   row.restore_s, row.restored_per_s, row.restored_peak_mib);
     }
     fmt::print("(KiB/sub: VmRSS growth over the baseline / N, right after set-up and at the end; "
                "refresh/s steady: N / mean refresh delay, the load once set-up bursts have "
@@ -1850,6 +1916,9 @@ int run(const Options& options) {
         reports.push_back(run_size(options, n, workdir));
     }
     print_report(options, reports);
+    if (!options.summary.empty()) {
+        write_summary(options.summary, reports);
+    }
     bool ok = true;
     for (const RunReport& r : reports) {
         ok = ok && r.ok();
