@@ -1574,22 +1574,13 @@ std::string header_safe_text(std::string_view text, std::size_t max_bytes) {
 std::string xml_safe_text(std::string_view utf8) {
     std::string out;
     out.reserve(utf8.size());
-    // Printable ASCII, TAB and LF go over in runs; the rest one code point at a time.
+    // Printable ASCII, TAB and LF go over as they are (append_plain_run).
     const auto plain = [](char ch) {
         const auto u = static_cast<unsigned char>(ch);
         return (u >= 0x20 && u < 0x80) || ch == '\n' || ch == '\t';
     };
     std::size_t pos = 0;
-    while (pos < utf8.size()) {
-        std::size_t run = pos;
-        while (run < utf8.size() && plain(utf8[run])) {
-            ++run;
-        }
-        out.append(utf8.substr(pos, run - pos));
-        pos = run;
-        if (pos >= utf8.size()) {
-            break;
-        }
+    while (append_plain_run(out, utf8, pos, plain)) {
         const char32_t c = next_code_point(utf8, pos).value_or(0xFFFD);
         if (c == '\r') {
             out += '\n';

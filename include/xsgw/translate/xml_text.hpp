@@ -32,8 +32,21 @@ inline bool is_xml_char(char32_t c) {
 /// markup characters escaped, invalid UTF-8 as U+FFFD, characters XML cannot carry
 /// dropped. CR always, and TAB / LF when `attribute`, are written as references: a
 /// parser would otherwise normalise them away.
+/// Appends the run of bytes from `pos` that `plain` accepts as they are and moves `pos` past
+/// it; true when text is left after the run. The fast path of the writers below: ASCII text
+/// goes over in runs, everything else one code point at a time.
+template <class Plain>
+bool append_plain_run(std::string& out, std::string_view text, std::size_t& pos, Plain plain) {
+    std::size_t run = pos;
+    while (run < text.size() && plain(text[run])) {
+        ++run;
+    }
+    out.append(text.substr(pos, run - pos));
+    pos = run;
+    return pos < text.size();
+}
+
 inline void append_xml_escaped(std::string& out, std::string_view utf8, bool attribute = false) {
-    // Printable ASCII other than markup goes over in runs; the rest one code point at a time.
     const auto plain = [attribute](char ch) {
         const auto u = static_cast<unsigned char>(ch);
         if (u < 0x20) {
@@ -42,16 +55,7 @@ inline void append_xml_escaped(std::string& out, std::string_view utf8, bool att
         return u < 0x80 && ch != '&' && ch != '<' && ch != '>' && ch != '"' && ch != '\'';
     };
     std::size_t pos = 0;
-    while (pos < utf8.size()) {
-        std::size_t run = pos;
-        while (run < utf8.size() && plain(utf8[run])) {
-            ++run;
-        }
-        out.append(utf8.substr(pos, run - pos));
-        pos = run;
-        if (pos >= utf8.size()) {
-            break;
-        }
+    while (append_plain_run(out, utf8, pos, plain)) {
         const char32_t c = next_code_point(utf8, pos).value_or(0xFFFD);
         switch (c) {
         case '&':

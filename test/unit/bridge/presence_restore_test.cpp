@@ -3,6 +3,7 @@
 // notifier on loopback (that answers 202 and NOTIFYs only when the test lets it) and a
 // scripted XEP-0114 server.
 #include "../sip/loopback.hpp"
+#include "../tcp_listener.hpp"
 #include "xsgw/bridge/presence_bridge.hpp"
 #include "xsgw/dns/resolver.hpp"
 #include "xsgw/sip/user_agent.hpp"
@@ -45,15 +46,7 @@ constexpr std::size_t window = PresenceBridge::restore_window;
 class HandshakeServer {
 public:
     explicit HandshakeServer(EventLoop& loop) : listen_watch_(loop), client_watch_(loop) {
-        listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-        socklen_t len = sizeof addr;
-        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-        port_ = ntohs(addr.sin_port);
-        REQUIRE(listen(listen_fd_, 8) == 0);
+        listen_fd_ = xsgw::test::loopback_listener(port_);
         listen_watch_.attach(listen_fd_, SU_WAIT_IN, [this](int) { on_accept(); });
     }
     ~HandshakeServer() {

@@ -1,4 +1,5 @@
 // The component link against a scripted XEP-0114 server on the same loop.
+#include "../tcp_listener.hpp"
 #include "xsgw/xmpp/component_link.hpp"
 
 #include <arpa/inet.h>
@@ -23,15 +24,7 @@ public:
     enum class Mode { accept, reject_secret, conflict_after_handshake, silent_after_handshake };
 
     FakeServer(EventLoop& loop, Mode mode) : mode_(mode), listen_watch_(loop), client_watch_(loop) {
-        listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-        socklen_t len = sizeof addr;
-        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-        port_ = ntohs(addr.sin_port);
-        REQUIRE(listen(listen_fd_, 8) == 0);
+        listen_fd_ = xsgw::test::loopback_listener(port_);
         listen_watch_.attach(listen_fd_, SU_WAIT_IN, [this](int) { on_accept(); });
     }
     ~FakeServer() {
