@@ -1,9 +1,12 @@
 #include "xsgw/bridge/gateway.hpp"
 
 #include "xsgw/address/address.hpp"
+#include "xsgw/xmpp/stanza.hpp"
 #include "xsgw_build.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gloox/tag.h>
 #include <spdlog/spdlog.h>
 
@@ -13,6 +16,18 @@ namespace {
 xmpp::StanzaError to_stanza_error(const address::AddressError& e) {
     return {std::string(address::error_type(e.condition)),
             std::string(address::to_string(e.condition)), e.reason};
+}
+
+// The domain of the sender's JID as the address rules normalise it; empty when it does not parse.
+std::string sender_domain(const gloox::Tag& stanza) {
+    auto from = address::parse_jid(stanza.findAttribute("from"));
+    return from ? from->domain : std::string();
+}
+
+// A list of domains for a log line.
+std::string domains_text(const std::vector<std::string>& domains) {
+    if (domains.empty()) return "[] (every domain)";
+    return fmt::format("[{}]", fmt::join(domains, ", "));
 }
 
 address::AddressConfig address_config(const core::Config& config) {
@@ -40,6 +55,26 @@ std::optional<std::pair<std::string, std::string>> check_addressing(const core::
     if (address::validate_config({config.xmpp.component, "example.org"}))
         return std::make_pair(std::string("xmpp.component"), *why);
     return std::make_pair(std::string("sip.domain"), *why);
+}
+
+SenderVerdict check_sender_domain(const gloox::Tag& stanza,
+                                  const std::vector<std::string>& allowed_domains) {
+    if (allowed_domains.empty()) return SenderVerdict::pass;
+    const std::string& name = stanza.name();
+    if (name != "message" && name != "presence")
+        return SenderVerdict::pass; // iq: the gateway's own
+    const std::string& type = stanza.findAttribute("type");
+    if (type == "error") return SenderVerdict::pass; // E4; a bounce of ours is told to SIP (M12)
+    if (name == "presence" && (type == "unsubscribe" || type == "unsubscribed"))
+        return SenderVerdict::pass; // ends state, relays nothing new
+    auto to = address::parse_jid(stanza.findAttribute("to"));
+    if (!to || to->local.empty()) return SenderVerdict::pass; // to the gateway itself
+    const std::string domain = sender_domain(stanza);
+    if (domain.empty()) return SenderVerdict::pass;
+    if (std::find(allowed_domains.begin(), allowed_domains.end(), domain) != allowed_domains.end())
+        return SenderVerdict::pass;
+    if (name == "message" || type == "subscribe") return SenderVerdict::refuse;
+    return SenderVerdict::ignore;
 }
 
 Gateway::Gateway(core::EventLoop& loop, const core::Config& config)
@@ -86,6 +121,12 @@ std::vector<std::string> Gateway::reload(const core::Config& next) {
                                       next.sip.max_message_bytes));
         relay_.set_max_body_bytes(next.sip.max_message_bytes);
     }
+    if (next.xmpp.allowed_domains != config_.xmpp.allowed_domains) {
+        changed.push_back(fmt::format("xmpp.allowed_domains {} -> {}",
+                                      domains_text(config_.xmpp.allowed_domains),
+                                      domains_text(next.xmpp.allowed_domains)));
+        config_.xmpp.allowed_domains = next.xmpp.allowed_domains;
+    }
     auto restart = [&](const char* key, bool differs) {
         if (differs)
             changed.push_back(fmt::format("{} changed: takes effect after a restart", key));
@@ -119,6 +160,7 @@ void Gateway::on_stanza(const gloox::Tag& stanza) {
         spdlog::debug("xmpp: {} id='{}' type='{}' from {} to {}", name, stanza.findAttribute("id"),
                       stanza.findAttribute("type"), stanza.findAttribute("from"),
                       stanza.findAttribute("to"));
+    if (!sender_allowed(stanza)) return;
     if (name == "iq") {
         reply(services_.reply_to(stanza), stanza);
     } else if (name == "message") {
@@ -126,6 +168,31 @@ void Gateway::on_stanza(const gloox::Tag& stanza) {
     } else if (name == "presence") {
         presence_.from_xmpp(stanza);
     }
+}
+
+bool Gateway::sender_allowed(const gloox::Tag& stanza) {
+    const SenderVerdict verdict = check_sender_domain(stanza, config_.xmpp.allowed_domains);
+    if (verdict == SenderVerdict::pass) return true;
+    const std::string domain = sender_domain(stanza);
+    const std::string& type = stanza.findAttribute("type");
+    if (verdict == SenderVerdict::ignore) {
+        ++domain_refusals_.ignored;
+        spdlog::debug("bridge: presence type='{}' from {} to {} ignored: domain {} may not use "
+                      "this gateway (xmpp.allowed_domains)",
+                      type, stanza.findAttribute("from"), stanza.findAttribute("to"), domain);
+        return false;
+    }
+    const bool message = stanza.name() == "message";
+    ++(message ? domain_refusals_.messages : domain_refusals_.subscribes);
+    const std::string why = fmt::format("domain {} may not use this gateway", domain);
+    spdlog::info("bridge: {} id='{}'{} from {} to {} refused: forbidden: {} "
+                 "(xmpp.allowed_domains)",
+                 message ? "message" : "presence", stanza.findAttribute("id"),
+                 message ? "" : " type='subscribe'", stanza.findAttribute("from"),
+                 stanza.findAttribute("to"), why);
+    reply(xmpp::make_error_reply(stanza, config_.xmpp.component, {"auth", "forbidden", why}),
+          stanza);
+    return false;
 }
 
 std::vector<core::Sample> Gateway::metrics() const {
@@ -182,6 +249,14 @@ std::vector<core::Sample> Gateway::metrics() const {
     presence_count("refused", p.refused);
     presence_count("publish", p.publishes);
     presence_count("pidf_error", p.pidf_errors);
+    auto domain_refusal = [&](const char* stanza, const char* action, std::uint64_t n) {
+        add("xsgw_domain_refusals_total",
+            "Stanzas from XMPP domains not in xmpp.allowed_domains, by kind and action (S7)",
+            "counter", static_cast<double>(n), {{"stanza", stanza}, {"action", action}});
+    };
+    domain_refusal("message", "refused", domain_refusals_.messages);
+    domain_refusal("presence", "refused", domain_refusals_.subscribes);
+    domain_refusal("presence", "ignored", domain_refusals_.ignored);
     add("xsgw_xmpp_link_up", "1 while the component link is up", "gauge", link_.up() ? 1 : 0);
     add("xsgw_xmpp_connect_attempts_total", "Component connection attempts", "counter",
         static_cast<double>(link_.attempts()));

@@ -42,7 +42,8 @@ struct TableSchema {
 constexpr std::array<TableSchema, 6> schema{{
     {"xmpp",
      {"component", "host", "port", "secret", "secret_file", "keepalive_interval",
-      "keepalive_timeout", "reconnect_min", "reconnect_max", "version_show_os", "admins"}},
+      "keepalive_timeout", "reconnect_min", "reconnect_max", "version_show_os", "admins",
+      "allowed_domains"}},
     {"sip", {"domain", "listen", "message_type", "max_message_bytes"}},
     {"dns", {"servers"}},
     {"log", {"level"}},
@@ -660,6 +661,40 @@ Check Validator::xmpp() {
                              fmt::format("{} is not a bare JID (user@domain)", in_quotes(jid)));
             }
             xmpp.admins.push_back(jid);
+        }
+    }
+
+    if (const toml::node* node = find("xmpp", "allowed_domains")) {
+        const toml::array* domains = node->as_array();
+        if (domains == nullptr) {
+            return issue("xmpp.allowed_domains",
+                         fmt::format("expected array, got {}", type_name(node->type())));
+        }
+        for (std::size_t i = 0; i < domains->size(); ++i) {
+            const toml::node& entry = *domains->get(i);
+            const std::string key = fmt::format("xmpp.allowed_domains[{}]", i);
+            const auto* text = entry.as_string();
+            if (text == nullptr) {
+                return issue(key, fmt::format("expected string, got {}", type_name(entry.type())));
+            }
+            // Stored as the address rules compare JID domains: ASCII-lowercased, no final dot.
+            std::string domain = text->get();
+            if (!domain.empty() && domain.back() == '.') {
+                domain.pop_back();
+            }
+            if (!is_dns_name(domain)) {
+                return issue(key, fmt::format("{} is not an XMPP domain name (a DNS name such as "
+                                              "\"jabber.example\")",
+                                              in_quotes(text->get())));
+            }
+            std::transform(domain.begin(), domain.end(), domain.begin(), [](char c) {
+                return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            });
+            const auto& kept = xmpp.allowed_domains;
+            if (std::find(kept.begin(), kept.end(), domain) != kept.end()) {
+                return issue(key, fmt::format("{} is listed twice", in_quotes(text->get())));
+            }
+            xmpp.allowed_domains.push_back(std::move(domain));
         }
     }
     return std::nullopt;

@@ -136,7 +136,8 @@ class Xsgw:
     """One xsgw process; every output line is written to its log and kept with its arrival time
     (monotonic), so that scenarios can wait for lines and measure the gaps between them."""
 
-    def __init__(self, binary, workdir, name, server_ip, sip_port, secret, log, sip_extra=(), presence=(), **link):
+    def __init__(self, binary, workdir, name, server_ip, sip_port, secret, log, sip_extra=(), presence=(),
+                 xmpp_extra=(), **link):
         self.binary, self.name, self.log = binary, name, log
         self.link = link
         self.config_path = os.path.join(workdir, 'xsgw-%s.toml' % name)
@@ -146,9 +147,9 @@ class Xsgw:
         self.rc = None            # exit status once the process has ended and its output is read
         self._changed = asyncio.Condition()
         self._reader = None
-        self._write_config(server_ip, sip_port, secret, link, sip_extra, presence)
+        self._write_config(server_ip, sip_port, secret, link, sip_extra, presence, xmpp_extra)
 
-    def _write_config(self, server_ip, sip_port, secret, link, sip_extra, presence):
+    def _write_config(self, server_ip, sip_port, secret, link, sip_extra, presence, xmpp_extra=()):
         text = '\n'.join([
             '# written by test/e2e/run.py',
             '[xmpp]',
@@ -162,6 +163,7 @@ class Xsgw:
             'reconnect_max = %d      # ms' % link['reconnect_max'],
             *(['admins = ["alice@%s"]  # may run the stats ad-hoc command' % XMPP_DOMAIN]
               if link.get('metrics_port') else []),
+            *xmpp_extra,
             '[sip]',
             'domain = "%s"' % SIP_DOMAIN,
             'listen = "sip:127.0.0.1:%d"' % sip_port,
@@ -389,14 +391,14 @@ class Harness:
     def main_presence(self):
         return MAIN_PRESENCE + ['state_file = "%s"' % self.state_file]
 
-    def new_xsgw(self, name, secret, sip_port=None, sip_extra=(), presence=(), **link):
+    def new_xsgw(self, name, secret, sip_port=None, sip_extra=(), presence=(), xmpp_extra=(), **link):
         """A further instance; [sip] listen on sip_port (default: the next of 5080, 5081, ...),
         sip_extra: more lines for its [sip] section, presence: lines of its [presence] section."""
         if sip_port is None:
             sip_port = self._sip_port
             self._sip_port += 1
         x = Xsgw(self.args.xsgw, self.workdir, name, self.server.ip, sip_port, secret, self.log,
-                 sip_extra=sip_extra, presence=presence, **link)
+                 sip_extra=sip_extra, presence=presence, xmpp_extra=xmpp_extra, **link)
         self.instances.append(x)
         return x
 
@@ -728,10 +730,12 @@ KAM = '%s:%d' % KAMAILIO
 DAVE_UAS = ('127.0.0.1', 5071)     # dave@simple.test: a sipp UAS answering 202 (m9_receipt), started on first use
 DAVE_JID = 'dave*simple.test@' + COMPONENT
 LIMITS_PORT = 5085                 # [sip] listen of the s5_message_size instance
+DOMAINS_PORT = 5086                # [sip] listen of the s7_allowed_domains instance
 MAX_MESSAGE_BYTES = 2000           # its [sip] max_message_bytes
 # RFC 6120 section 8.3.3: the error type of each condition the scenarios expect
 ERROR_TYPES = {'item-not-found': 'cancel', 'remote-server-not-found': 'cancel', 'jid-malformed': 'modify',
-               'bad-request': 'modify', 'not-acceptable': 'modify', 'policy-violation': 'modify'}
+               'bad-request': 'modify', 'not-acceptable': 'modify', 'policy-violation': 'modify',
+               'forbidden': 'auth'}
 ISCOMPOSING_ACTIVE = ('<?xml version="1.0" encoding="UTF-8"?>\r\n'
                       '<isComposing xmlns="urn:ietf:params:xml:ns:im-iscomposing">'
                       '<state>active</state><contenttype>text/plain</contenttype><refresh>60</refresh>'
@@ -1300,6 +1304,52 @@ async def s5_message_size(h):
             el = await alice_wait(c, lambda m: (body_of(m) or '').startswith(head), 5, mark,
                                   'the %d-byte message from SIP' % size)
             check(body_of(el) == body, 'body of %d bytes at alice, %d sent' % (len(body_of(el)), size))
+    await h.stop_instance(x)
+
+
+@messaging
+async def s7_allowed_domains(h):
+    """S7 (RFC 8048 section 8.1): an instance (own sip.listen, 127.0.0.1:5086) with [xmpp]
+    allowed_domains = ["XMPP.test"] carries alice's (xmpp.test) message to bob; after the file says
+    ["other.test"] and a SIGHUP (logged old -> new), her next message gets <forbidden/> (type auth,
+    same id), bob sees no MESSAGE, the refusal is logged, and the gateway's own iq still answers her.
+    The only connection for sip.test, like s5_message_size: the main instance is stopped first."""
+    sip = h.sip_peers()
+    if h.main.running:
+        await h.stop_instance(h.main)
+    x = h.new_xsgw('domains', SECRET, sip_port=DOMAINS_PORT,
+                   xmpp_extra=['allowed_domains = ["XMPP.test"]'], **MAIN)
+    await x.start()
+    await x.expect(r'xmpp: link up', within=10)
+    head = 's7 allowed %s' % h.token('s7')
+    mark = sip.bob.trace.mark()
+    c, msg_id, cmark = await alice_sends(h, BOB_JID, '<body>%s</body>' % head, gw=x)
+    await delivered(sip.bob.trace, lambda m: m.body.startswith(head.encode()), 10, mark,
+                    'the MESSAGE of an allowed domain at bob', c, msg_id, cmark)
+
+    with open(x.config_path) as f:
+        text = f.read()
+    check('allowed_domains = ["XMPP.test"]' in text, 'allowed_domains not in %s' % x.config_path)
+    with open(x.config_path, 'w') as f:   # the file exists with mode 0600: it stays so
+        f.write(text.replace('allowed_domains = ["XMPP.test"]', 'allowed_domains = ["other.test"]'))
+    xmark = x.mark()
+    os.kill(x.proc.pid, signal.SIGHUP)
+    await x.expect(r'xsgw: SIGHUP: xmpp\.allowed_domains \[xmpp\.test\] -> \[other\.test\]', within=5,
+                   start=xmark)
+
+    head = 's7 refused %s' % h.token('s7')
+    mark = sip.bob.trace.mark()
+    c, msg_id, cmark = await alice_sends(h, BOB_JID, '<body>%s</body>' % head, gw=x)
+    el = await expect_message_error(h, c, msg_id, BOB_JID, cmark, ('forbidden',))
+    check('xmpp.test may not use this gateway' in (error_text(el) or ''),
+          'the error does not say the domain may not use the gateway: %r' % error_text(el))
+    await x.expect(r"bridge: message id='%s' from alice@xmpp\.test\S* to %s refused: forbidden: "
+                   r'domain xmpp\.test may not use this gateway' % (re.escape(msg_id), re.escape(BOB_JID)),
+                   within=5, start=xmark)
+    r = await h.iq('get', COMPONENT, "<ping xmlns='%s'/>" % NS_PING)
+    check(r.get('type') == 'result', 'ping to the gateway from a refused domain: %s' % to_text(r))
+    # The refusal comes before any SIP work: nothing can follow the error.
+    check(not sip.bob.trace.received(mark), 'bob got a MESSAGE from a domain not in allowed_domains')
     await h.stop_instance(x)
 
 
@@ -2401,7 +2451,7 @@ SCENARIOS = [x1_x2_handshake, x6_disco, x7_version_ping, x8_unknown_iq, x9_iq_ga
              p8_p10_baresip_watches_xmpp, p4_p8_rejection, p6_xmpp_unsubscribes, p12_per_subscriber,
              p13_publish, p14_limits, p7_gateway_restart, p9_shutdown_deactivated, p7_fetch_pending,
              x3_wrong_secret, x3_conflict, x3_dead_link, m5_link_down_503, x3_server_restart, x10_sigterm,
-             s5_message_size, s1_secret_not_logged]
+             s5_message_size, s7_allowed_domains, s1_secret_not_logged]
 
 
 # ---------------------------------------------------------------------------------------------

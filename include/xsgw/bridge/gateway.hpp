@@ -11,6 +11,7 @@
 #include "xsgw/xmpp/component_link.hpp"
 #include "xsgw/xmpp/services.hpp"
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -31,6 +32,30 @@ std::variant<std::string, xmpp::StanzaError> prompt_to_contact_jid(const std::st
 /// Returns {key, what} for a one-line config error.
 std::optional<std::pair<std::string, std::string>> check_addressing(const core::Config& config);
 
+/// What the gateway does with a stanza from an XMPP user under xmpp.allowed_domains (S7).
+enum class SenderVerdict {
+    pass,   ///< goes on as if the key were not set
+    refuse, ///< answered with a forbidden error; goes no further
+    ignore, ///< dropped without an answer (it asks for none)
+};
+
+/// S7 (RFC 8048 §8.1): pass when allowed_domains (lowercase, no final dot) is empty or holds
+/// the domain of the sender's bare JID, compared as the address rules compare JID domains.
+/// Otherwise only what would use the gateway toward SIP is stopped: a message or a presence
+/// subscribe is refused; available, unavailable, probe and subscribed presence is ignored.
+/// Always pass: iq, stanzas to the gateway's own domain (no local part), error stanzas,
+/// unsubscribe and unsubscribed (they only end state), and senders that do not parse
+/// (the relay and the presence bridge refuse those themselves).
+SenderVerdict check_sender_domain(const gloox::Tag& stanza,
+                                  const std::vector<std::string>& allowed_domains);
+
+/// What the S7 check stopped so far.
+struct DomainRefusals {
+    std::uint64_t messages = 0;   ///< messages answered with forbidden
+    std::uint64_t subscribes = 0; ///< presence subscribes answered with forbidden
+    std::uint64_t ignored = 0;    ///< other presence dropped
+};
+
 /// Owns the component link, the SIP user agent and the resolver, and routes
 /// everything that arrives on either side.
 class Gateway {
@@ -49,7 +74,8 @@ public:
         on_link_state_ = std::move(handler);
     }
     /// SIGHUP: applies what a re-read config may change without a restart (bounds,
-    /// expiry times, sip.max_message_bytes) and names what needs one. One line per change.
+    /// expiry times, sip.max_message_bytes, xmpp.allowed_domains) and names what needs
+    /// one. One line per change.
     std::vector<std::string> reload(const core::Config& next);
     /// Closes the link for good (shutdown).
     void stop();
@@ -61,12 +87,17 @@ public:
     const RelayStats& relay_stats() const { return relay_.stats(); }
     /// What the presence bridge did so far.
     const PresenceStats& presence_stats() const { return presence_.stats(); }
+    /// What xmpp.allowed_domains stopped so far (S7).
+    const DomainRefusals& domain_refusals() const { return domain_refusals_; }
 
 private:
     void on_stanza(const gloox::Tag& stanza);
+    /// S7: true when the stanza may go on; otherwise it has been answered or dropped.
+    bool sender_allowed(const gloox::Tag& stanza);
     void reply(gloox::Tag* stanza, const gloox::Tag& request);
 
     core::Config config_;
+    DomainRefusals domain_refusals_;
     xmpp::ComponentLink::StateHandler on_link_state_;
     xmpp::ComponentLink link_;
     dns::Resolver resolver_;

@@ -37,6 +37,9 @@ struct XmppConfig {
     bool secret_inline = false;
     /// Bare JIDs that may run the XEP-0050 ad-hoc commands (statistics).
     std::vector<std::string> admins;
+    /// S7: the only XMPP domains whose users may use the gateway toward SIP, lowercase,
+    /// without a trailing dot, each once; empty: every domain may.
+    std::vector<std::string> allowed_domains;
 };
 
 /// [sip]: the Sofia-SIP user agent.

@@ -1,9 +1,20 @@
 // X9: the iq:gateway prompt mapped through the address rules with the real config types.
+// S7: xmpp.allowed_domains, as a decision table and through a Gateway on a fake XEP-0114 server.
+#include "../tcp_listener.hpp"
 #include "xsgw/bridge/gateway.hpp"
 
+#include <arpa/inet.h>
+#include <cstdint>
 #include <doctest/doctest.h>
+#include <gloox/tag.h>
+#include <memory>
+#include <netinet/in.h>
+#include <sofia-sip/su_wait.h>
 #include <string>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <variant>
+#include <vector>
 
 namespace {
 
@@ -69,4 +80,231 @@ TEST_CASE("X9 config domains the address rules cannot use are named with their k
     bad = xsgw::bridge::check_addressing(c);
     REQUIRE(bad.has_value());
     CHECK(bad->first == "sip.domain");
+}
+
+namespace {
+
+using Verdict = xsgw::bridge::SenderVerdict;
+
+std::unique_ptr<gloox::Tag> stanza(const std::string& name, const std::string& type,
+                                   const std::string& from, const std::string& to) {
+    auto tag = std::make_unique<gloox::Tag>(name);
+    if (!type.empty()) tag->addAttribute("type", type);
+    if (!from.empty()) tag->addAttribute("from", from);
+    if (!to.empty()) tag->addAttribute("to", to);
+    return tag;
+}
+
+/// An XEP-0114 server for one connection: answers the handshake, keeps what the component
+/// sends and writes what the test gives it.
+class ComponentServer {
+public:
+    explicit ComponentServer(xsgw::core::EventLoop& loop)
+        : listen_watch_(loop), client_watch_(loop) {
+        listen_fd_ = xsgw::test::loopback_listener(port_);
+        listen_watch_.attach(listen_fd_, SU_WAIT_IN, [this](int) { on_accept(); });
+    }
+    ~ComponentServer() {
+        client_watch_.detach();
+        if (client_fd_ >= 0) close(client_fd_);
+        listen_watch_.detach();
+        close(listen_fd_);
+    }
+    ComponentServer(const ComponentServer&) = delete;
+    ComponentServer& operator=(const ComponentServer&) = delete;
+    ComponentServer(ComponentServer&&) = delete;
+    ComponentServer& operator=(ComponentServer&&) = delete;
+
+    std::uint16_t port() const { return port_; }
+    void write(const std::string& data) {
+        REQUIRE(client_fd_ >= 0);
+        REQUIRE(::send(client_fd_, data.data(), data.size(), MSG_NOSIGNAL) ==
+                static_cast<ssize_t>(data.size()));
+    }
+    std::string received; ///< everything the component sent
+
+private:
+    void on_accept() {
+        const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) return;
+        client_watch_.detach();
+        if (client_fd_ >= 0) close(client_fd_);
+        client_fd_ = fd;
+        received.clear();
+        header_sent_ = handshake_answered_ = false;
+        client_watch_.attach(fd, SU_WAIT_IN, [this](int) { on_data(); });
+    }
+    void on_data() {
+        char buf[65536];
+        const ssize_t n = recv(client_fd_, buf, sizeof buf, 0);
+        if (n <= 0) {
+            client_watch_.detach();
+            close(client_fd_);
+            client_fd_ = -1;
+            return;
+        }
+        received.append(buf, static_cast<size_t>(n));
+        if (!header_sent_ && received.find("<stream:stream") != std::string::npos) {
+            header_sent_ = true;
+            write("<?xml version='1.0'?><stream:stream "
+                  "xmlns:stream='http://etherx.jabber.org/streams'"
+                  " xmlns='jabber:component:accept' from='sip.test' id='3BF96D32'>");
+        }
+        if (!handshake_answered_ && received.find("</handshake>") != std::string::npos) {
+            handshake_answered_ = true;
+            write("<handshake/>");
+        }
+    }
+
+    int listen_fd_ = -1;
+    int client_fd_ = -1;
+    std::uint16_t port_ = 0;
+    bool header_sent_ = false;
+    bool handshake_answered_ = false;
+    xsgw::core::FdWatch listen_watch_;
+    xsgw::core::FdWatch client_watch_;
+};
+
+} // namespace
+
+TEST_CASE("S7 check_sender_domain: only what would use the gateway toward SIP is stopped") {
+    const std::vector<std::string> allowed{"xmpp.test", "jabber.example"};
+    const std::string contact = "bob*sip.example.org@sip.test";
+    const struct {
+        std::string name, type, from, to;
+        Verdict verdict;
+    } rows[] = {
+        // allowed domains, whatever the case or a final dot
+        {"message", "chat", "alice@xmpp.test/r", contact, Verdict::pass},
+        {"message", "", "alice@XMPP.Test/r", contact, Verdict::pass},
+        {"message", "chat", "alice@xmpp.test./r", contact, Verdict::pass},
+        {"message", "chat", "carol@jabber.example", contact, Verdict::pass},
+        {"presence", "subscribe", "alice@xmpp.test", contact, Verdict::pass},
+        {"presence", "", "alice@xmpp.test/r", contact, Verdict::pass},
+        // other domains: refused when it asks for an answer, else ignored
+        {"message", "chat", "eve@evil.example/r", contact, Verdict::refuse},
+        {"message", "normal", "eve@evil.example", contact, Verdict::refuse},
+        {"message", "", "eve@evil.example/r", contact, Verdict::refuse},
+        {"message", "headline", "eve@evil.example/r", contact, Verdict::refuse},
+        {"message", "chat", "eve@sub.xmpp.test/r", contact, Verdict::refuse},
+        {"message", "chat", "eve@xmpp.test.evil/r", contact, Verdict::refuse},
+        {"message", "chat", "evil.example", contact, Verdict::refuse},
+        {"presence", "subscribe", "eve@evil.example", contact, Verdict::refuse},
+        {"presence", "", "eve@evil.example/r", contact, Verdict::ignore},
+        {"presence", "unavailable", "eve@evil.example/r", contact, Verdict::ignore},
+        {"presence", "probe", "eve@evil.example", contact, Verdict::ignore},
+        {"presence", "subscribed", "eve@evil.example", contact, Verdict::ignore},
+        // always on: the gateway's own services, errors, the end of state, bad addresses
+        {"iq", "get", "eve@evil.example/r", "sip.test", Verdict::pass},
+        {"iq", "get", "eve@evil.example/r", contact, Verdict::pass},
+        {"message", "chat", "eve@evil.example/r", "sip.test", Verdict::pass},
+        {"presence", "subscribe", "eve@evil.example", "sip.test", Verdict::pass},
+        {"message", "error", "eve@evil.example/r", contact, Verdict::pass},
+        {"presence", "error", "eve@evil.example/r", contact, Verdict::pass},
+        {"presence", "unsubscribe", "eve@evil.example", contact, Verdict::pass},
+        {"presence", "unsubscribed", "eve@evil.example", contact, Verdict::pass},
+        {"message", "chat", "", contact, Verdict::pass},
+        {"message", "chat", "eve@evil example", contact, Verdict::pass},
+    };
+    for (const auto& row : rows) {
+        CAPTURE(row.name);
+        CAPTURE(row.type);
+        CAPTURE(row.from);
+        CAPTURE(row.to);
+        const auto tag = stanza(row.name, row.type, row.from, row.to);
+        CHECK(xsgw::bridge::check_sender_domain(*tag, allowed) == row.verdict);
+        CHECK(xsgw::bridge::check_sender_domain(*tag, {}) == Verdict::pass);
+    }
+}
+
+TEST_CASE("S7 the gateway refuses other domains with forbidden, keeps its iq, and reloads "
+          "xmpp.allowed_domains at once") {
+    using namespace std::chrono_literals;
+    xsgw::core::EventLoop loop;
+    ComponentServer server(loop);
+    xsgw::core::Config c = config();
+    c.xmpp.host = "127.0.0.1";
+    c.xmpp.port = server.port();
+    c.xmpp.secret = "test";
+    c.sip.listen = "sip:127.0.0.1:25301";
+    c.dns.servers = {"127.0.0.1:25303"}; // nothing answers: no lookup leaves the machine
+    c.xmpp.allowed_domains = {"xmpp.test"};
+    xsgw::bridge::Gateway gateway(loop, c);
+    gateway.start();
+    REQUIRE(loop.run_until([&] { return gateway.link().up(); }, 5s));
+    // A numeric SIP host needs no DNS (D3); nothing listens there.
+    const std::string bob = "bob*127.0.0.1\\3a25302@sip.test";
+    auto wait_for = [&](const std::string& text) {
+        return loop.run_until([&] { return server.received.find(text) != std::string::npos; }, 5s);
+    };
+
+    server.write("<message from='eve@evil.example/r' to='" + bob +
+                 "' id='m1' type='chat'><body>hi</body></message>");
+    REQUIRE(wait_for("id='m1'"));
+    auto count = [&](const std::string& text) {
+        std::size_t n = 0;
+        for (auto at = server.received.find(text); at != std::string::npos;
+             at = server.received.find(text, at + 1))
+            ++n;
+        return n;
+    };
+    const std::string error =
+        server.received.substr(server.received.rfind("<message", server.received.find("id='m1'")));
+    CHECK(error.find("type='error'") != std::string::npos);
+    CHECK(error.find("to='eve@evil.example/r'") != std::string::npos);
+    CHECK(error.find("<error type='auth'><forbidden") != std::string::npos);
+    CHECK(error.find("domain evil.example may not use this gateway") != std::string::npos);
+    CHECK(gateway.relay_stats().xmpp_in == 0);
+    CHECK(gateway.domain_refusals().messages == 1);
+
+    server.write("<presence from='eve@evil.example' to='" + bob + "' id='p1' type='subscribe'/>");
+    REQUIRE(wait_for("id='p1'"));
+    CHECK(count("<forbidden") == 2);
+    CHECK(server.received.find("<presence type='error' id='p1'") != std::string::npos);
+    server.write("<presence from='eve@evil.example/r' to='" + bob + "'/>");
+    server.write("<presence from='eve@evil.example' to='" + bob + "' type='probe'/>");
+    // The gateway's own iq still answers the other domain, after the presence above.
+    server.write("<iq from='eve@evil.example/r' to='sip.test' id='q1' type='get'>"
+                 "<ping xmlns='urn:xmpp:ping'/></iq>");
+    REQUIRE(wait_for("id='q1'"));
+    CHECK(server.received.find("type='result'") != std::string::npos);
+    CHECK(gateway.presence_stats().xmpp_in == 0);
+    CHECK(gateway.domain_refusals().subscribes == 1);
+    CHECK(gateway.domain_refusals().ignored == 2);
+
+    server.write("<message from='alice@XMPP.test/r' to='" + bob +
+                 "' id='m2' type='chat'><body>hi</body></message>");
+    REQUIRE(loop.run_until([&] { return gateway.relay_stats().xmpp_in == 1; }, 5s));
+    CHECK(count("<forbidden") == 2);
+
+    auto next = c;
+    next.xmpp.allowed_domains = {"evil.example"};
+    auto lines = gateway.reload(next);
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0] == "xmpp.allowed_domains [xmpp.test] -> [evil.example]");
+    server.write("<message from='eve@evil.example/r' to='" + bob +
+                 "' id='m3' type='chat'><body>hi</body></message>");
+    REQUIRE(loop.run_until([&] { return gateway.relay_stats().xmpp_in == 2; }, 5s));
+    server.write("<message from='alice@xmpp.test/r' to='" + bob +
+                 "' id='m4' type='chat'><body>hi</body></message>");
+    REQUIRE(wait_for("id='m4'"));
+    CHECK(count("<forbidden") == 3);
+    CHECK(gateway.domain_refusals().messages == 2);
+    CHECK(gateway.relay_stats().xmpp_in == 2);
+
+    next.xmpp.allowed_domains.clear();
+    lines = gateway.reload(next);
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0] == "xmpp.allowed_domains [evil.example] -> [] (every domain)");
+    CHECK(gateway.reload(next).empty());
+    server.write("<message from='alice@xmpp.test/r' to='" + bob +
+                 "' id='m5' type='chat'><body>hi</body></message>");
+    REQUIRE(loop.run_until([&] { return gateway.relay_stats().xmpp_in == 3; }, 5s));
+    CHECK(gateway.domain_refusals().messages == 2);
+
+    bool counted = false;
+    for (const auto& sample : gateway.metrics())
+        if (sample.name == "xsgw_domain_refusals_total" && sample.value == 2) counted = true;
+    CHECK(counted);
+    gateway.stop();
 }

@@ -239,6 +239,38 @@ const std::vector<BadCase> bad_cases = {
      "not a bare JID"},
     {"admins no at", xmpp_ok_admins("admins = [\"a@b.test\", \"b.test\"]\n"), "xmpp.admins[1]",
      "not a bare JID"},
+    // xmpp.allowed_domains (S7)
+    {"allowed_domains not array", xmpp_ok_admins("allowed_domains = \"xmpp.test\"\n"),
+     "xmpp.allowed_domains", "expected array, got string"},
+    {"allowed_domains table", xmpp_ok_admins("allowed_domains = { a = \"xmpp.test\" }\n"),
+     "xmpp.allowed_domains", "expected array, got table"},
+    {"allowed_domains entry integer", xmpp_ok_admins("allowed_domains = [\"xmpp.test\", 5]\n"),
+     "xmpp.allowed_domains[1]", "expected string, got integer"},
+    {"allowed_domains empty entry", xmpp_ok_admins("allowed_domains = [\"\"]\n"),
+     "xmpp.allowed_domains[0]", "is not an XMPP domain name"},
+    {"allowed_domains only a dot", xmpp_ok_admins("allowed_domains = [\".\"]\n"),
+     "xmpp.allowed_domains[0]", "is not an XMPP domain name"},
+    {"allowed_domains a JID", xmpp_ok_admins("allowed_domains = [\"alice@xmpp.test\"]\n"),
+     "xmpp.allowed_domains[0]", "\"alice@xmpp.test\" is not an XMPP domain name"},
+    {"allowed_domains with resource", xmpp_ok_admins("allowed_domains = [\"xmpp.test/r\"]\n"),
+     "xmpp.allowed_domains[0]", "is not an XMPP domain name"},
+    {"allowed_domains space", xmpp_ok_admins("allowed_domains = [\"a.test\", \"x y.test\"]\n"),
+     "xmpp.allowed_domains[1]", "is not an XMPP domain name"},
+    {"allowed_domains wildcard", xmpp_ok_admins("allowed_domains = [\"*.example.org\"]\n"),
+     "xmpp.allowed_domains[0]", "is not an XMPP domain name"},
+    {"allowed_domains empty label", xmpp_ok_admins("allowed_domains = [\"a..test\"]\n"),
+     "xmpp.allowed_domains[0]", "is not an XMPP domain name"},
+    {"allowed_domains two dots at the end", xmpp_ok_admins("allowed_domains = [\"a.test..\"]\n"),
+     "xmpp.allowed_domains[0]", "is not an XMPP domain name"},
+    {"allowed_domains numeric", xmpp_ok_admins("allowed_domains = [\"10.0.0.1\"]\n"),
+     "xmpp.allowed_domains[0]", "is not an XMPP domain name"},
+    {"allowed_domains control character", xmpp_ok_admins("allowed_domains = [\"a.test\\n\"]\n"),
+     "xmpp.allowed_domains[0]", "\"a.test\\x0a\" is not an XMPP domain name"},
+    {"allowed_domains twice, any case",
+     xmpp_ok_admins("allowed_domains = [\"xmpp.test\", \"XMPP.Test.\"]\n"),
+     "xmpp.allowed_domains[1]", "listed twice"},
+    {"allowed_domains misspelt", xmpp_ok_admins("allowed_domain = [\"xmpp.test\"]\n"),
+     "xmpp.allowed_domain", "unknown key"},
     // metrics.listen
     {"metrics listen name", minimal + "[metrics]\nlisten = \"localhost:9477\"\n", "metrics.listen",
      "expected"},
@@ -503,6 +535,31 @@ TEST_CASE("config: accepted values at the edges") {
     }
 }
 
+TEST_CASE("config: S7 xmpp.allowed_domains is kept lowercase, without a final dot") {
+    const struct {
+        std::string name;
+        std::string lines;
+        std::vector<std::string> domains;
+    } rows[] = {
+        {"absent", "", {}},
+        {"empty", "allowed_domains = []\n", {}},
+        {"one", "allowed_domains = [\"xmpp.test\"]\n", {"xmpp.test"}},
+        {"several, order kept",
+         "allowed_domains = [\"b.test\", \"a.test\"]\n",
+         {"b.test", "a.test"}},
+        {"upper case", "allowed_domains = [\"Jabber.EXAMPLE\"]\n", {"jabber.example"}},
+        {"final dot", "allowed_domains = [\"jabber.example.\"]\n", {"jabber.example"}},
+        {"single label", "allowed_domains = [\"localhost\"]\n", {"localhost"}},
+        {"digits and hyphens", "allowed_domains = [\"x-1.2go.test\"]\n", {"x-1.2go.test"}},
+    };
+    for (const auto& row : rows) {
+        INFO("case: " << row.name);
+        const Config config = expect_config(parse_config(xmpp_ok_admins(row.lines), path));
+        CHECK(config.xmpp.allowed_domains == row.domains);
+        CHECK(config.warnings.empty());
+    }
+}
+
 TEST_CASE("config: is_valid_log_level knows exactly the seven levels") {
     for (const char* level : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
         CHECK(is_valid_log_level(level));
@@ -713,7 +770,9 @@ TEST_CASE("config: etc/xsgw.toml is the local demo and documents every default")
 
     // The commented-out keys are spelled right and their examples are valid.
     std::string uncommented = text;
-    for (const std::string key : {"secret_file", "servers"}) {
+    CHECK(config.xmpp.allowed_domains.empty());
+    CHECK(config.xmpp.allowed_domains == xmpp_defaults.allowed_domains);
+    for (const std::string key : {"secret_file", "servers", "allowed_domains"}) {
         const std::string line = "# " + key + " = ";
         const std::size_t at = uncommented.find(line);
         REQUIRE_MESSAGE(at != std::string::npos, line);
@@ -733,4 +792,5 @@ TEST_CASE("config: etc/xsgw.toml is the local demo and documents every default")
     CHECK(with_file.xmpp.secret == marker);
     CHECK(with_file.xmpp.secret_source == secret.path());
     CHECK(with_file.dns.servers == std::vector<std::string>{"127.0.0.53:53"});
+    CHECK(with_file.xmpp.allowed_domains == std::vector<std::string>{"xmpp.test"});
 }
