@@ -47,9 +47,12 @@ struct UserAgent::Watcher : Magic {
     Watcher() : Magic(Kind::watcher) {}
     WatcherId id = 0;
     nua_handle_t* nh = nullptr;
-    bool accepted = false;               ///< the bridge took it: it hears the end
-    bool terminated = false;             ///< the final NOTIFY was sent
-    std::string last_reason;             ///< of the final NOTIFY
+    bool accepted = false;          ///< the bridge took it: it hears the end
+    bool terminated = false;        ///< the bridge gave the final NOTIFY
+    bool final_sent = false;        ///< and it left (it may wait for room first)
+    std::string last_reason;        ///< of the final NOTIFY
+    std::string final_content_type; ///< the final NOTIFY's body while it waits
+    std::string final_body;
     bool ending_by_peer = false;         ///< the watcher sent Expires: 0
     std::unique_ptr<core::Timer> expiry; ///< ours, just ahead of nua's own
 };

@@ -54,7 +54,7 @@ std::string media_type(const sip_content_type_t* ct) {
 
 SubscriptionId UserAgent::subscribe(const OutgoingSubscribe& request, std::vector<NextHop> hops,
                                     SubscriberCallbacks callbacks) {
-    if (nua_ == nullptr || shut_down_) return 0;
+    if (nua_ == nullptr || shut_down_ || stopping_) return 0;
     auto s = std::make_unique<Subscriber>();
     s->id = next_id_++;
     s->request = request;
@@ -322,22 +322,48 @@ bool UserAgent::notify(WatcherId id, SubState state, const std::string& reason,
     auto it = watchers_.find(id);
     if (it == watchers_.end() || it->second->terminated || shut_down_) return false;
     Watcher& w = *it->second;
-    const int substate = state == SubState::active    ? nua_substate_active
-                         : state == SubState::pending ? nua_substate_pending
-                                                      : nua_substate_terminated;
-    std::string ss;
     if (state == SubState::terminated) {
         w.terminated = true;
         w.accepted = false; // the bridge ended it: it needs no word back
-        w.last_reason = reason;
+        w.last_reason = reason.empty() ? std::string("noresource") : reason;
         if (w.expiry) w.expiry->cancel();
-        ss = "terminated;reason=" + (reason.empty() ? std::string("noresource") : reason);
+        w.final_content_type = body.empty() ? std::string() : content_type;
+        w.final_body = body;
+        // Many end at once (a shutdown, a user gone with all its watchers): a window of
+        // them in flight, the rest in order behind, so no burst outruns the peers.
+        if (finals_in_flight_.size() >= end_window) {
+            finals_waiting_.push_back(id);
+            return true;
+        }
+        send_final_notify(w);
+        return true;
     }
+    const int substate = state == SubState::active ? nua_substate_active : nua_substate_pending;
     nua_notify(w.nh, NUTAG_SUBSTATE(substate), SIPTAG_EVENT_STR(event_presence),
-               TAG_IF(!ss.empty(), SIPTAG_SUBSCRIPTION_STATE_STR(ss.c_str())),
                TAG_IF(!body.empty(), SIPTAG_CONTENT_TYPE_STR(content_type.c_str())),
                TAG_IF(!body.empty(), SIPTAG_PAYLOAD_STR(body.c_str())), TAG_END());
     return true;
+}
+
+void UserAgent::send_final_notify(Watcher& w) {
+    w.final_sent = true;
+    finals_in_flight_.insert(w.id);
+    const std::string ss = "terminated;reason=" + w.last_reason;
+    const std::string content_type = std::move(w.final_content_type);
+    const std::string body = std::move(w.final_body);
+    nua_notify(w.nh, NUTAG_SUBSTATE(nua_substate_terminated), SIPTAG_EVENT_STR(event_presence),
+               SIPTAG_SUBSCRIPTION_STATE_STR(ss.c_str()),
+               TAG_IF(!body.empty(), SIPTAG_CONTENT_TYPE_STR(content_type.c_str())),
+               TAG_IF(!body.empty(), SIPTAG_PAYLOAD_STR(body.c_str())), TAG_END());
+}
+
+void UserAgent::send_waiting_finals() {
+    while (finals_in_flight_.size() < end_window && !finals_waiting_.empty()) {
+        const WatcherId id = finals_waiting_.front();
+        finals_waiting_.pop_front();
+        auto it = watchers_.find(id);
+        if (it != watchers_.end() && !it->second->final_sent) send_final_notify(*it->second);
+    }
 }
 
 void UserAgent::on_notify_response(Watcher& w, int status, const void* tags) {
@@ -347,7 +373,7 @@ void UserAgent::on_notify_response(Watcher& w, int status, const void* tags) {
     }
     // The usage is gone: our final NOTIFY, nua's own on expiry or Expires: 0, or the watcher
     // answered 481 / 408.
-    if (w.terminated || substate_of(tags) == nua_substate_terminated || status == 481 ||
+    if (w.final_sent || substate_of(tags) == nua_substate_terminated || status == 481 ||
         status == 408)
         forget_watcher(w, w.terminated ? w.last_reason : (status >= 300 ? "giveup" : "timeout"));
 }
@@ -358,6 +384,7 @@ void UserAgent::forget_watcher(Watcher& w, const std::string& reason) {
     w.accepted = false;
     if (w.nh != nullptr) nua_handle_destroy(w.nh);
     watchers_.erase(id); // w is gone
+    if (finals_in_flight_.erase(id) != 0 && !stopping_) send_waiting_finals();
     if (tell && on_watcher_end_) on_watcher_end_(id, reason);
 }
 
@@ -367,7 +394,7 @@ void UserAgent::forget_watcher(Watcher& w, const std::string& reason) {
 SubscriptionId UserAgent::publish(const std::string& aor, const std::string& content_type,
                                   const std::string& body, std::chrono::seconds expires,
                                   std::vector<NextHop> hops) {
-    if (nua_ == nullptr || shut_down_) return 0;
+    if (nua_ == nullptr || shut_down_ || stopping_) return 0;
     auto p = std::make_unique<Publisher>();
     p->id = next_id_++;
     p->aor = aor;

@@ -3,6 +3,7 @@
 #include "handles.hpp"
 #include "xsgw_build.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <random>
 #include <sofia-sip/nua.h>
@@ -109,12 +110,16 @@ UserAgent::UserAgent(core::EventLoop& loop, const core::SipConfig& config)
 }
 
 UserAgent::~UserAgent() {
-    shutdown(std::chrono::milliseconds(2000));
+    shutdown(default_shutdown_deadline);
     if (nua_ != nullptr) nua_destroy(nua_);
 }
 
-void UserAgent::shutdown(std::chrono::milliseconds deadline) {
-    if (nua_ == nullptr || shut_down_) return;
+ShutdownReport UserAgent::shutdown(std::chrono::milliseconds deadline) {
+    using Clock = std::chrono::steady_clock;
+    ShutdownReport report;
+    if (nua_ == nullptr || shut_down_ || stopping_) return report;
+    const auto start = Clock::now();
+    stopping_ = true;
     for (auto& [recipient, queue] : queues_) {
         for (auto& pending : queue) {
             pending.result = {503, "Gateway shutting down", pending.result.targets_tried};
@@ -125,15 +130,147 @@ void UserAgent::shutdown(std::chrono::milliseconds deadline) {
     queues_.clear();
     total_queued_ = 0;
     drop_idle_handles();
-    // Subscriptions end with the stack (un-SUBSCRIBE, NOTIFY terminated, un-PUBLISH, sent by
-    // nua); nobody is told any more: the bridge goes first.
+    // Nobody is told any more: the bridge went first.
     for (auto& [id, s] : subscribers_)
         s->callbacks = {};
     on_subscribe_ = nullptr;
     on_watcher_end_ = nullptr;
+    // nua_shutdown alone ends every dialog in one burst: thousands of un-SUBSCRIBEs whose
+    // final NOTIFYs then meet handles it already freed (481), and retransmissions all round.
+    // So first one by one, a window at a time; nua gets the last quarter for what is left.
+    end_one_by_one(start + deadline * 3 / 4, report);
+    report.subscriptions_left = subscribers_.size();
+    report.watchers_left = watchers_.size();
+    report.publications_left = publishers_.size();
+    const auto paced = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    spdlog::info("sip: shutdown ended {} subscriptions, {} watchers and {} publications one by "
+                 "one in {} ms (at most {} requests outstanding)",
+                 report.subscriptions, report.watchers, report.publications, paced.count(),
+                 report.peak_outstanding);
+    if (report.subscriptions_left + report.watchers_left + report.publications_left != 0)
+        spdlog::warn("sip: shutdown: {} subscriptions, {} watchers and {} publications not ended "
+                     "in time, left to the stack's own shutdown",
+                     report.subscriptions_left, report.watchers_left, report.publications_left);
     nua_shutdown(nua_);
-    loop_.run_until([this] { return shut_down_; }, deadline);
+    // At least a moment for the stack even when the paced part used all its time.
+    const auto left = std::max(
+        std::chrono::duration_cast<std::chrono::milliseconds>(start + deadline - Clock::now()),
+        std::chrono::milliseconds(200));
+    report.stack_done = loop_.run_until([this] { return shut_down_; }, left);
     shut_down_ = true;
+    report.took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    if (!report.stack_done)
+        spdlog::warn("sip: the stack did not finish its shutdown within {} ms", deadline.count());
+    return report;
+}
+
+void UserAgent::end_one_by_one(std::chrono::steady_clock::time_point until,
+                               ShutdownReport& report) {
+    using Clock = std::chrono::steady_clock;
+    enum class Kind { subscription, watcher, publication };
+    struct Open {
+        Kind kind;
+        std::uint64_t id;
+        Clock::time_point since;
+    };
+    const auto start = Clock::now();
+    std::vector<Open> open;
+    // What is under way already holds its place: terminating NOTIFYs the bridge sent,
+    // subscriptions it ended, publications it withdrew.
+    std::vector<SubscriptionId> subscriptions;
+    for (const auto& [id, s] : subscribers_) {
+        if (s->ending) {
+            open.push_back({Kind::subscription, id, start});
+        } else {
+            subscriptions.push_back(id);
+        }
+    }
+    std::vector<WatcherId> watchers(finals_waiting_.begin(), finals_waiting_.end());
+    finals_waiting_.clear();
+    for (const auto& [id, w] : watchers_) {
+        if (w->final_sent) {
+            open.push_back({Kind::watcher, id, start});
+        } else if (!w->terminated) {
+            watchers.push_back(id);
+        }
+    }
+    std::vector<SubscriptionId> publications;
+    for (const auto& [id, p] : publishers_) {
+        if (p->ending) {
+            open.push_back({Kind::publication, id, start});
+        } else {
+            publications.push_back(id);
+        }
+    }
+    // Oldest first: the order they were made in.
+    std::sort(subscriptions.begin(), subscriptions.end());
+    std::sort(publications.begin(), publications.end());
+    std::size_t next_subscription = 0;
+    std::size_t next_watcher = 0;
+    std::size_t next_publication = 0;
+    const auto gone = [this](const Open& o) {
+        switch (o.kind) {
+        case Kind::subscription:
+            return subscribers_.count(o.id) == 0;
+        case Kind::watcher:
+            return watchers_.count(o.id) == 0;
+        case Kind::publication:
+            return publishers_.count(o.id) == 0;
+        }
+        return true;
+    };
+    const auto held = [this] {
+        return subscribers_.size() + watchers_.size() + publishers_.size();
+    };
+    while (Clock::now() < until) {
+        const auto now = Clock::now();
+        std::erase_if(open, [&](const Open& o) {
+            if (gone(o)) {
+                ++(o.kind == Kind::subscription ? report.subscriptions
+                   : o.kind == Kind::watcher    ? report.watchers
+                                                : report.publications);
+                return true;
+            }
+            // No answer yet: it keeps its handle, but no longer its place.
+            return now - o.since >= end_patience;
+        });
+        while (open.size() < end_window) {
+            if (next_subscription < subscriptions.size()) {
+                const SubscriptionId id = subscriptions[next_subscription++];
+                if (subscribers_.count(id) == 0) continue;
+                unsubscribe(id); // P6, and the final NOTIFY is awaited
+                open.push_back({Kind::subscription, id, now});
+            } else if (next_watcher < watchers.size()) {
+                const WatcherId id = watchers[next_watcher++];
+                auto it = watchers_.find(id);
+                if (it == watchers_.end() || it->second->final_sent) continue;
+                Watcher& w = *it->second;
+                if (!w.terminated) {
+                    // Not ended by the bridge: the subscriber may come back elsewhere at once.
+                    w.terminated = true;
+                    w.accepted = false;
+                    w.last_reason = "deactivated";
+                    if (w.expiry) w.expiry->cancel();
+                }
+                send_final_notify(w);
+                open.push_back({Kind::watcher, id, now});
+            } else if (next_publication < publications.size()) {
+                const SubscriptionId id = publications[next_publication++];
+                if (publishers_.count(id) == 0) continue;
+                unpublish(id);
+                open.push_back({Kind::publication, id, now});
+            } else {
+                break;
+            }
+        }
+        report.peak_outstanding = std::max(report.peak_outstanding, open.size());
+        if (open.empty()) break; // all started and answered, or given up on
+        const std::size_t before = held();
+        const auto wait =
+            std::min(std::chrono::duration_cast<std::chrono::milliseconds>(until - now),
+                     std::chrono::milliseconds(50));
+        loop_.run_until([&] { return held() != before; }, wait);
+    }
 }
 
 std::size_t UserAgent::queued() const {

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 struct nua_s;
@@ -133,6 +134,19 @@ using WatcherId = std::uint64_t;
 /// One subscription or publication of ours.
 using SubscriptionId = std::uint64_t;
 
+/// What UserAgent::shutdown ended one by one, and what it left to the stack's own shutdown.
+struct ShutdownReport {
+    std::size_t subscriptions = 0;      ///< un-SUBSCRIBEd (final NOTIFY answered, or an error)
+    std::size_t watchers = 0;           ///< sent NOTIFY terminated, and it was answered
+    std::size_t publications = 0;       ///< un-PUBLISHed
+    std::size_t subscriptions_left = 0; ///< still open at the end of the paced part: nua's
+    std::size_t watchers_left = 0;
+    std::size_t publications_left = 0;
+    std::size_t peak_outstanding = 0; ///< most requests outstanding at once (<= the window)
+    bool stack_done = false;          ///< nua reported its own shutdown before the deadline
+    std::chrono::milliseconds took{0};
+};
+
 /// Sofia-SIP nua on our loop: listens per sip.listen, sends MESSAGEs with
 /// fail-over across the next hops it is given (D5), one at a time per
 /// recipient (M10), and hands incoming MESSAGEs to the bridge.
@@ -216,8 +230,23 @@ public:
     /// Changes the queue bounds (reload, tests).
     void set_queue_limits(QueueLimits limits) { limits_ = limits; }
 
-    /// Stops the stack (ends transactions); runs the loop until Sofia is done or the deadline.
-    void shutdown(std::chrono::milliseconds deadline);
+    /// Requests a shutdown keeps outstanding at once (un-SUBSCRIBE, NOTIFY terminated,
+    /// un-PUBLISH), and terminating NOTIFYs in flight at any time: at most a burst of this
+    /// many meets a peer, so nothing is retransmitted for want of an answer.
+    static constexpr std::size_t end_window = 256;
+    /// How long a shutdown waits for the answer to one request before that request stops
+    /// holding a place in the window (its handle stays, to answer a late NOTIFY 200).
+    static constexpr std::chrono::milliseconds end_patience{1000};
+    /// The shutdown deadline the destructor uses when nobody called shutdown before: well
+    /// under systemd's stop timeout.
+    static constexpr std::chrono::milliseconds default_shutdown_deadline{5000};
+
+    /// Ends every subscription, watcher and publication one by one, end_window at a time,
+    /// running the loop: un-SUBSCRIBE (and the final NOTIFY answered 200), NOTIFY
+    /// terminated (the body the bridge gave, else none, reason deactivated), un-PUBLISH.
+    /// Then stops the stack, which ends whatever is left at once. Returns within about
+    /// the deadline; queued MESSAGEs fail with 503 and no callback runs any more.
+    ShutdownReport shutdown(std::chrono::milliseconds deadline);
 
     /// MESSAGEs waiting behind another to the same recipient, and in flight.
     std::size_t queued() const;
@@ -260,6 +289,9 @@ private:
     void arm_watcher_expiry(Watcher& w, std::chrono::seconds granted);
     void on_notify_response(Watcher& w, int status, const void* tags);
     void forget_watcher(Watcher& w, const std::string& reason);
+    void send_final_notify(Watcher& w);
+    void send_waiting_finals();
+    void end_one_by_one(std::chrono::steady_clock::time_point until, ShutdownReport& report);
     bool start_publisher(Publisher& p);
     void on_publish_response(Publisher& p, int status, const char* phrase);
     void start_next(const std::string& recipient);
@@ -277,6 +309,7 @@ private:
     core::SipConfig config_;
     nua_s* nua_ = nullptr;
     bool shut_down_ = false;
+    bool stopping_ = false; ///< shutdown began: nothing new starts
     MessageHandler on_message_;
     SubscribeHandler on_subscribe_;
     std::chrono::seconds max_watcher_expires_{3600};
@@ -303,6 +336,10 @@ private:
     std::uint64_t next_id_ = 1;
     std::unordered_map<SubscriptionId, std::unique_ptr<Subscriber>> subscribers_;
     std::unordered_map<WatcherId, std::unique_ptr<Watcher>> watchers_;
+    /// Watchers whose terminating NOTIFY is sent and not answered (at most end_window), and
+    /// those whose NOTIFY waits for room, in order.
+    std::unordered_set<WatcherId> finals_in_flight_;
+    std::deque<WatcherId> finals_waiting_;
     std::unordered_map<SubscriptionId, std::unique_ptr<Publisher>> publishers_;
 };
 
