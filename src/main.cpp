@@ -19,6 +19,9 @@
 
 namespace {
 
+/// The most SIGTERM may spend ending SIP dialogs (TimeoutStopSec in the unit is 15 s).
+constexpr std::chrono::milliseconds sip_stop_deadline{5000};
+
 constexpr int exit_config = 2;
 constexpr int exit_runtime = 1;
 
@@ -96,6 +99,10 @@ int run(const std::string& config_path, const std::string& cli_level) {
     });
     gateway.start();
     loop.run();
+    // Outside the signal handler, so the loop is not run from inside itself: the SIP dialogs
+    // end one by one (un-SUBSCRIBE, NOTIFY terminated, un-PUBLISH), well within systemd's
+    // stop timeout.
+    gateway.end_sip(sip_stop_deadline);
     spdlog::info("xsgw: stopped");
     return 0;
 }

@@ -79,6 +79,11 @@ public:
     std::vector<std::string> reload(const core::Config& next);
     /// Closes the link for good (shutdown).
     void stop();
+    /// After stop() and the loop's end: ends the SIP dialogs one window at a time, running the
+    /// loop, within the deadline (UserAgent::shutdown).
+    sip::ShutdownReport end_sip(std::chrono::milliseconds deadline) {
+        return agent_.shutdown(deadline);
+    }
     /// The component link, for status and tests.
     const xmpp::ComponentLink& link() const { return link_; }
     /// Every figure of the gateway for the metrics listener (Prometheus names).
