@@ -19,7 +19,9 @@
 
 namespace {
 
-/// The most SIGTERM may spend ending SIP dialogs (TimeoutStopSec in the unit is 15 s).
+// SIGTERM: at most 3 s for the answers to messages under way (+1 s to flush the link), then at
+// most 5 s to end the SIP dialogs; TimeoutStopSec in the unit is 15 s.
+constexpr std::chrono::milliseconds drain_deadline{3000};
 constexpr std::chrono::milliseconds sip_stop_deadline{5000};
 
 constexpr int exit_config = 2;
@@ -94,14 +96,15 @@ int run(const std::string& config_path, const std::string& cli_level) {
         }
         spdlog::info("xsgw: stopping ({})", signo == SIGTERM ? "SIGTERM" : "SIGINT");
         notifier.stopping();
-        gateway.stop();
+        gateway.begin_stop();
         loop.stop();
     });
     gateway.start();
     loop.run();
-    // Outside the signal handler, so the loop is not run from inside itself: the SIP dialogs
-    // end one by one (un-SUBSCRIBE, NOTIFY terminated, un-PUBLISH), well within systemd's
-    // stop timeout.
+    // Outside the signal handler, so the loop is not run from inside itself: the messages under
+    // way get their answers, the link closes, then the SIP dialogs end one by one
+    // (un-SUBSCRIBE, NOTIFY terminated, un-PUBLISH), well within systemd's stop timeout.
+    gateway.drain(drain_deadline);
     gateway.end_sip(sip_stop_deadline);
     spdlog::info("xsgw: stopped");
     return 0;

@@ -78,7 +78,7 @@ SenderVerdict check_sender_domain(const gloox::Tag& stanza,
 }
 
 Gateway::Gateway(core::EventLoop& loop, const core::Config& config)
-    : config_(config), link_(loop, config.xmpp), resolver_(loop, config.dns),
+    : loop_(loop), config_(config), link_(loop, config.xmpp), resolver_(loop, config.dns),
       agent_(loop, config.sip), services_(config.xmpp.component,
                                           xmpp::ServiceInfo{.name = "xsgw",
                                                             .version = XSGW_VERSION,
@@ -143,8 +143,45 @@ std::vector<std::string> Gateway::reload(const core::Config& next) {
     return changed;
 }
 
-void Gateway::stop() {
+void Gateway::begin_stop() {
+    if (stopping_) return;
+    stopping_ = true;
+    relay_.stop_taking();
     presence_.shutdown();
+}
+
+void Gateway::drain(std::chrono::milliseconds deadline) {
+    begin_stop();
+    const auto start = std::chrono::steady_clock::now();
+    auto in_flight = [this] { return relay_.awaiting_dns() + agent_.queued(); };
+    const std::size_t at_start = in_flight();
+    loop_.run_until([&] { return in_flight() == 0; }, deadline);
+    const std::size_t left = in_flight();
+    if (left != 0) {
+        // Their senders hear now, while the link is up: the answer may still come from SIP,
+        // so say the outcome is unknown rather than that it failed.
+        const translate::XmppError error{translate::Condition::service_unavailable,
+                                         "the gateway stopped before SIP answered; the message "
+                                         "may or may not have been delivered",
+                                         {}};
+        relay_.abandon(error);
+        spdlog::warn("xsgw: stopping: {} messages to SIP not answered within {} ms: their "
+                     "senders were told",
+                     left, deadline.count());
+    }
+    // What was written (answers, unavailable presence) reaches the server before the stream
+    // ends.
+    loop_.run_until([this] { return link_.pending_bytes() == 0 || !link_.up(); },
+                    std::chrono::seconds(1));
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start);
+    spdlog::info("xsgw: stopping: {} messages to SIP were under way, {} answered by SIP, in {} ms",
+                 at_start, at_start - left, took.count());
+    link_.stop();
+}
+
+void Gateway::stop() {
+    begin_stop();
     link_.stop();
 }
 
@@ -161,6 +198,10 @@ void Gateway::on_stanza(const gloox::Tag& stanza) {
                       stanza.findAttribute("type"), stanza.findAttribute("from"),
                       stanza.findAttribute("to"));
     if (!sender_allowed(stanza)) return;
+    if (stopping_ && name == "presence") {
+        spdlog::debug("xmpp: presence from {} ignored: stopping", stanza.findAttribute("from"));
+        return;
+    }
     if (name == "iq") {
         reply(services_.reply_to(stanza), stanza);
     } else if (name == "message") {

@@ -67,6 +67,11 @@ void MessageRelay::from_xmpp(const gloox::Tag& stanza) {
         on_bounce(m.id, error_of(stanza));
         return;
     }
+    if (stopping_) {
+        return fail(m, {translate::Condition::service_unavailable,
+                        "the gateway is stopping; try again later",
+                        {}});
+    }
     auto to = address::parse_jid(m.to);
     if (!to) return fail(m, address_error(to.error()));
     auto target = address::contact_jid_to_sip(*to, addressing_);
@@ -90,16 +95,45 @@ void MessageRelay::from_xmpp(const gloox::Tag& stanza) {
 
 void MessageRelay::send_to_sip(translate::XmppMessage message, address::SipUri target,
                                std::string from_uri, translate::SipMessageOut out) {
+    const std::uint64_t wait = next_wait_++;
+    if (!out.notification) awaiting_dns_.emplace(wait, head_of(message));
     resolver_.resolve_sip(
         destination_of(target),
-        [this, alive = alive_, message = std::move(message), from_uri = std::move(from_uri),
+        [this, alive = alive_, wait, message = std::move(message), from_uri = std::move(from_uri),
          out = std::move(out),
          request_uri = address::to_string(target)](const dns::Resolution& resolution) mutable {
             // The resolver calls this once: its parts move on.
             if (!*alive) return;
+            if (!out.notification && awaiting_dns_.erase(wait) == 0)
+                return; // abandoned at the end of a drain: its sender was answered then
             deliver(std::move(message), resolution, std::move(from_uri), std::move(out),
                     std::move(request_uri));
         });
+}
+
+translate::XmppMessage MessageRelay::head_of(const translate::XmppMessage& message) {
+    if (message.receipt_request) return message;
+    translate::XmppMessage head;
+    head.id = message.id;
+    head.from = message.from;
+    head.to = message.to;
+    head.type = message.type;
+    return head;
+}
+
+void MessageRelay::stop_taking() {
+    stopping_ = true;
+}
+
+std::size_t MessageRelay::abandon(const translate::XmppError& error) {
+    auto waiting = std::move(awaiting_dns_);
+    awaiting_dns_.clear();
+    for (const auto& [wait, head] : waiting)
+        fail(head, error);
+    abandon_error_ = error;
+    const std::size_t sent = agent_.fail_messages(503, "Gateway stopping");
+    abandon_error_.reset();
+    return waiting.size() + sent;
 }
 
 void MessageRelay::deliver(translate::XmppMessage request, const dns::Resolution& resolution,
@@ -128,17 +162,7 @@ void MessageRelay::deliver(translate::XmppMessage request, const dns::Resolution
         return fail(request,
                     translate::to_xmpp_error(translate::DeliveryFailure::too_large_for_udp));
     }
-    // What the answer needs of the request: the addresses and id for an error or a receipt;
-    // the whole of it only when a receipt was asked for (XEP-0184 looks at the body).
-    translate::XmppMessage head;
-    if (request.receipt_request) {
-        head = request;
-    } else {
-        head.id = std::move(request.id);
-        head.from = std::move(request.from);
-        head.to = std::move(request.to);
-        head.type = request.type;
-    }
+    const translate::XmppMessage head = head_of(request);
     sip::OutgoingMessage sip_message;
     sip_message.request_uri = request_uri;
     sip_message.to = std::move(request_uri);
@@ -166,7 +190,8 @@ void MessageRelay::deliver(translate::XmppMessage request, const dns::Resolution
                 return;
             }
             ++stats_.sip_failed;
-            fail(request, translate::to_xmpp_error(result.status, result.phrase));
+            fail(request, abandon_error_ ? *abandon_error_
+                                         : translate::to_xmpp_error(result.status, result.phrase));
         });
     if (!queued && !out.notification) {
         // S5: past the bound the sender hears at once, nothing waits unbounded.
@@ -187,6 +212,14 @@ void MessageRelay::fail(const translate::XmppMessage& request, const translate::
 
 void MessageRelay::from_sip(const sip::IncomingMessage& message, sip::Reply& reply) {
     ++stats_.sip_in;
+    if (stopping_) {
+        ++stats_.sip_refused;
+        ++stats_.sip_refusals[503];
+        spdlog::info("bridge: MESSAGE from {} to {}: 503, the gateway is stopping", message.from,
+                     message.request_uri);
+        reply.respond(503, "Gateway stopping", {"", "10"});
+        return;
+    }
     auto refuse = [&](const translate::SipStatus& status) {
         ++stats_.sip_refused;
         ++stats_.sip_refusals[status.code];

@@ -120,15 +120,7 @@ ShutdownReport UserAgent::shutdown(std::chrono::milliseconds deadline) {
     if (nua_ == nullptr || shut_down_ || stopping_) return report;
     const auto start = Clock::now();
     stopping_ = true;
-    for (auto& [recipient, queue] : queues_) {
-        for (auto& pending : queue) {
-            pending.result = {503, "Gateway shutting down", pending.result.targets_tried};
-            if (pending.done) pending.done(pending.result);
-            pending.done = nullptr;
-        }
-    }
-    queues_.clear();
-    total_queued_ = 0;
+    fail_messages(503, "Gateway shutting down");
     drop_idle_handles();
     // Nobody is told any more: the bridge went first.
     for (auto& [id, s] : subscribers_)
@@ -271,6 +263,23 @@ void UserAgent::end_one_by_one(std::chrono::steady_clock::time_point until,
                      std::chrono::milliseconds(50));
         loop_.run_until([&] { return held() != before; }, wait);
     }
+}
+
+std::size_t UserAgent::fail_messages(int status, const std::string& phrase) {
+    // The callbacks may send more (an error stanza, not a MESSAGE); the queues are taken first.
+    auto queues = std::move(queues_);
+    queues_.clear();
+    total_queued_ = 0;
+    std::size_t failed = 0;
+    for (auto& [recipient, queue] : queues) {
+        for (auto& pending : queue) {
+            pending.result = {status, phrase, pending.result.targets_tried};
+            if (pending.done) pending.done(pending.result);
+            pending.done = nullptr;
+            ++failed;
+        }
+    }
+    return failed;
 }
 
 std::size_t UserAgent::queued() const {

@@ -77,7 +77,17 @@ public:
     /// expiry times, sip.max_message_bytes, xmpp.allowed_domains) and names what needs
     /// one. One line per change.
     std::vector<std::string> reload(const core::Config& next);
-    /// Closes the link for good (shutdown).
+    /// SIGTERM, from the signal handler: nothing new is taken (a message from XMPP gets
+    /// service-unavailable, a MESSAGE from SIP 503, presence from XMPP is ignored), the
+    /// presence state is saved and gateway contacts go unavailable (X10). The link stays up
+    /// for the answers still to come: drain() closes it.
+    void begin_stop();
+    /// After begin_stop() and the loop's end: runs the loop until every message on its way to
+    /// SIP (waiting for DNS or for its final response) is answered, or the deadline; the rest
+    /// get service-unavailable now, so every sender hears. Then the link is flushed (at most
+    /// a second) and closed.
+    void drain(std::chrono::milliseconds deadline);
+    /// begin_stop() and the link closed at once (tests).
     void stop();
     /// After stop() and the loop's end: ends the SIP dialogs one window at a time, running the
     /// loop, within the deadline (UserAgent::shutdown).
@@ -101,7 +111,9 @@ private:
     bool sender_allowed(const gloox::Tag& stanza);
     void reply(gloox::Tag* stanza, const gloox::Tag& request);
 
+    core::EventLoop& loop_;
     core::Config config_;
+    bool stopping_ = false; ///< begin_stop() ran
     DomainRefusals domain_refusals_;
     xmpp::ComponentLink::StateHandler on_link_state_;
     xmpp::ComponentLink link_;

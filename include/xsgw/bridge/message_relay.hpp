@@ -13,6 +13,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -56,6 +57,15 @@ public:
     void set_max_body_bytes(std::size_t bytes) { limits_.max_body_bytes = bytes; }
     std::size_t max_body_bytes() const { return limits_.max_body_bytes; }
 
+    /// SIGTERM: from now on a message from XMPP gets service-unavailable and a MESSAGE from SIP
+    /// 503 with Retry-After; what is under way goes on.
+    void stop_taking();
+    /// Messages from XMPP waiting for DNS before they can go to the user agent.
+    std::size_t awaiting_dns() const { return awaiting_dns_.size(); }
+    /// The end of a drain: every message still waiting for DNS or for its SIP answer gets this
+    /// error now (a resolution or an answer that comes later is ignored). Returns how many.
+    std::size_t abandon(const translate::XmppError& error);
+
 private:
     struct Relayed {              ///< a SIP MESSAGE turned stanza, kept for a bounce (M12)
         std::string sip_sender;   ///< the SIP From URI
@@ -70,6 +80,9 @@ private:
     void fail(const translate::XmppMessage& request, const translate::XmppError& error);
     void on_bounce(const std::string& id, const translate::XmppError& error);
     void remember(const std::string& id, Relayed relayed);
+    /// What an answer to the sender needs of a message: addresses, id, type (all of it when
+    /// a receipt was asked for: XEP-0184 looks at the body).
+    static translate::XmppMessage head_of(const translate::XmppMessage& message);
 
     core::Config config_;
     address::AddressConfig addressing_;
@@ -78,6 +91,13 @@ private:
     xmpp::ComponentLink& link_;
     sip::UserAgent& agent_;
     dns::Resolver& resolver_;
+    bool stopping_ = false;
+    /// Set while abandon() fails the user agent's MESSAGEs: the error their senders get.
+    std::optional<translate::XmppError> abandon_error_;
+    std::uint64_t next_wait_ = 0;
+    /// Messages (their heads) waiting for DNS, by a number of their own; notifications
+    /// (chat states) are not here: nobody is told of their failure.
+    std::unordered_map<std::uint64_t, translate::XmppMessage> awaiting_dns_;
     RelayStats stats_;
     std::shared_ptr<bool> alive_; ///< false once destroyed: late callbacks do nothing
     std::uint64_t next_id_ = 1;

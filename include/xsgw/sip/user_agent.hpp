@@ -248,6 +248,10 @@ public:
     /// the deadline; queued MESSAGEs fail with 503 and no callback runs any more.
     ShutdownReport shutdown(std::chrono::milliseconds deadline);
 
+    /// Ends every MESSAGE waiting or in flight with this result (their callbacks run; an answer
+    /// that comes later is ignored). Returns how many.
+    std::size_t fail_messages(int status, const std::string& phrase);
+
     /// MESSAGEs waiting behind another to the same recipient, and in flight.
     std::size_t queued() const;
 

@@ -308,3 +308,88 @@ TEST_CASE("S7 the gateway refuses other domains with forbidden, keeps its iq, an
     CHECK(counted);
     gateway.stop();
 }
+
+TEST_CASE("X10 SIGTERM drains: messages under way get their answer before the link closes, new "
+          "ones are refused both ways") {
+    using namespace std::chrono_literals;
+    xsgw::core::EventLoop loop;
+    ComponentServer server(loop);
+    xsgw::core::Config c = config();
+    c.xmpp.host = "127.0.0.1";
+    c.xmpp.port = server.port();
+    c.xmpp.secret = "test";
+    c.sip.listen = "sip:127.0.0.1:25301";
+    c.dns.servers = {"127.0.0.1:25303"};
+    // A DNS server and a SIP peer that take requests and never answer: a lookup waits, and a
+    // MESSAGE stays in flight (Timer F is 32 s) with the others to that peer queued (M10).
+    auto silent_udp = [](std::uint16_t port) {
+        const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(port);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        return fd;
+    };
+    const int silent_dns = silent_udp(25303);
+    const int silent = silent_udp(25304);
+    xsgw::bridge::Gateway gateway(loop, c);
+    gateway.start();
+    REQUIRE(loop.run_until([&] { return gateway.link().up(); }, 5s));
+    auto count = [&](const std::string& text) {
+        std::size_t n = 0;
+        for (auto at = server.received.find(text); at != std::string::npos;
+             at = server.received.find(text, at + 1))
+            ++n;
+        return n;
+    };
+    for (int i = 0; i < 5; ++i)
+        server.write("<message from='alice@xmpp.test/r' to='bob*127.0.0.1\\3a25304@sip.test' "
+                     "id='w" +
+                     std::to_string(i) + "' type='chat'><body>hi</body></message>");
+    // And one whose SIP domain must be looked up first: it waits for DNS.
+    server.write("<message from='alice@xmpp.test/r' to='bob*nowhere.test@sip.test' id='d0' "
+                 "type='chat'><body>hi</body></message>");
+    REQUIRE(loop.run_until([&] { return gateway.relay_stats().xmpp_in == 6; }, 5s));
+    loop.run_until([] { return false; }, 100ms); // the MESSAGEs leave
+
+    gateway.begin_stop();
+    server.write("<message from='alice@xmpp.test/r' to='bob*127.0.0.1\\3a25304@sip.test' "
+                 "id='late' type='chat'><body>hi</body></message>");
+    REQUIRE(
+        loop.run_until([&] { return server.received.find("id='late'") != std::string::npos; }, 5s));
+    CHECK(count("the gateway is stopping; try again later") == 1);
+    // A MESSAGE from SIP is refused while stopping (with Retry-After, which the sending nua
+    // honours before it reports: the gateway's count says it).
+    xsgw::sip::UserAgent sender(loop, [] {
+        xsgw::core::SipConfig s;
+        s.domain = "sip.test";
+        s.listen = "sip:127.0.0.1:25305";
+        return s;
+    }());
+    xsgw::sip::OutgoingMessage m;
+    m.request_uri = "sip:alice*xmpp.test@xmpp.test"; // sip.domain is xmpp.test here
+    m.to = m.request_uri;
+    m.from = "sip:carol@127.0.0.1:25305";
+    m.body = "hello";
+    (void)sender.send_message(m, {xsgw::sip::NextHop{"127.0.0.1", 25301, "udp", "gateway"}},
+                              [](const xsgw::sip::SendResult&) {});
+    CHECK(loop.run_until(
+        [&] {
+            const auto& refusals = gateway.relay_stats().sip_refusals;
+            return refusals.count(503) != 0 && refusals.at(503) == 1;
+        },
+        5s));
+    CHECK(gateway.relay_stats().xmpp_delivered == 0);
+    CHECK(count("stopped before SIP answered") == 0); // still under way
+
+    gateway.drain(300ms);
+    // Every sender heard before the stream closed: five in flight, one waiting for DNS. (The
+    // fake server reads them when the loop runs again.)
+    CHECK(loop.run_until([&] { return count("stopped before SIP answered") == 6; }, 2s));
+    for (const char* id : {"id='w0'", "id='w4'", "id='d0'"})
+        CHECK(count(id) == 1); // its error (what the server wrote is not in `received`)
+    CHECK_FALSE(gateway.link().up());
+    close(silent);
+    close(silent_dns);
+}
