@@ -173,8 +173,25 @@ void ComponentLink::stop() {
     }
 }
 
+bool ComponentLink::room_to_send() {
+    const std::size_t pending = pending_bytes();
+    if (full_ && pending <= max_pending_ / 2) {
+        spdlog::info("xmpp: the server takes stanzas again ({} bytes waiting); {} were refused",
+                     pending, refused_full_);
+        full_ = false;
+    }
+    if (!full_ && pending >= max_pending_) {
+        full_ = true;
+        spdlog::warn("xmpp: the server does not take what we write: {} bytes waiting; stanzas "
+                     "are refused until it does",
+                     pending);
+    }
+    if (full_) ++refused_full_;
+    return !full_;
+}
+
 bool ComponentLink::send(gloox::Tag* stanza) {
-    if (!up_ || !stream_) {
+    if (!up_ || !stream_ || !room_to_send()) {
         delete stanza;
         return false;
     }
@@ -183,7 +200,7 @@ bool ComponentLink::send(gloox::Tag* stanza) {
 }
 
 bool ComponentLink::send(const std::string& xml) {
-    if (!up_ || !stream_) return false;
+    if (!up_ || !stream_ || !room_to_send()) return false;
     stream_->send_text(xml);
     return true;
 }

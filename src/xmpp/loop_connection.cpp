@@ -185,6 +185,12 @@ void LoopConnection::flush() {
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            // Under steady load the buffer may never empty: drop what was written once it is
+            // the larger part, so the buffer holds what is pending, not all ever sent.
+            if (out_pos_ > out_.size() / 2) {
+                out_.erase(0, out_pos_);
+                out_pos_ = 0;
+            }
             watch_.set_events(SU_WAIT_IN | SU_WAIT_OUT);
             return;
         }

@@ -6,6 +6,7 @@
 #include "xsgw/xmpp/backoff.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <gloox/connectionlistener.h>
 #include <gloox/loghandler.h>
@@ -47,11 +48,18 @@ public:
     void stop();
     /// True between a successful handshake and the next failure.
     bool up() const { return up_; }
-    /// Sends a stanza (taking ownership); false, and nothing sent, while the link is down (X2).
+    /// Sends a stanza (taking ownership); false, and nothing sent, while the link is down (X2)
+    /// or more than max_pending_bytes wait to be written (the server does not read).
     bool send(gloox::Tag* stanza);
     /// Sends a stanza already written as XML text (one well-formed element in the stream's
-    /// namespace; the caller vouches for it); false, and nothing sent, while the link is down.
+    /// namespace; the caller vouches for it); false, and nothing sent, as for send(Tag*).
     bool send(const std::string& xml);
+    /// The most bytes written to the link and not yet taken by the server before send()
+    /// refuses (S5: memory stays bounded when the server stalls; the senders hear at once).
+    static constexpr std::size_t default_max_pending_bytes = std::size_t{16} << 20;
+    void set_max_pending_bytes(std::size_t bytes) { max_pending_ = bytes; }
+    /// Stanzas refused because the link's write buffer was full.
+    std::uint64_t refused_full() const { return refused_full_; }
     /// The component domain; every stanza we send is from it (X4).
     const std::string& domain() const { return config_.component; }
     /// Connection attempts made so far.
@@ -67,6 +75,8 @@ private:
     bool onTLSConnect(const gloox::CertInfo& info) override;
     void handleLog(gloox::LogLevel level, gloox::LogArea area, const std::string& message) override;
 
+    /// False (and a warning once per stall) while the write buffer is over its bound.
+    bool room_to_send();
     void attempt();
     void link_failed(const std::string& reason);
     void keepalive_tick();
@@ -91,6 +101,9 @@ private:
     unsigned attempts_ = 0;
     unsigned keepalive_id_ = 0;
     bool up_ = false;
+    std::size_t max_pending_ = default_max_pending_bytes;
+    bool full_ = false; ///< in a stall: refusing until the buffer is below half the bound
+    std::uint64_t refused_full_ = 0;
     bool stopped_ = false;
 };
 

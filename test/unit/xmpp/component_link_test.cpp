@@ -54,6 +54,12 @@ public:
     int pings_seen = 0;       ///< across connections
     int answer_from_ping = 1; ///< pings before this one go unanswered (another instance took them)
 
+    /// Stops reading the client, as a stalled server does; resume_reading() takes it up again.
+    void pause_reading() { client_watch_.detach(); }
+    void resume_reading() {
+        client_watch_.attach(client_fd_, SU_WAIT_IN, [this](int) { on_data(); });
+    }
+
     void answer_handshake() {
         handshake_answered = true;
         if (mode_ == Mode::reject_secret) {
@@ -85,7 +91,7 @@ private:
         client_watch_.attach(fd, SU_WAIT_IN, [this](int) { on_data(); });
     }
     void on_data() {
-        char buf[4096];
+        char buf[65536];
         const ssize_t n = recv(client_fd_, buf, sizeof buf, 0);
         if (n <= 0) {
             drop_client();
@@ -100,8 +106,8 @@ private:
                   "xmlns:stream='http://etherx.jabber.org/streams'"
                   " xmlns='jabber:component:accept' from='sip.test' id='3BF96D32'>");
         }
-        const auto open = received.find("<handshake>");
-        const auto close = received.find("</handshake>");
+        const auto open = handshake.empty() ? received.find("<handshake>") : std::string::npos;
+        const auto close = received.find("</handshake>", open == std::string::npos ? 0 : open);
         if (handshake.empty() && open != std::string::npos && close != std::string::npos) {
             handshake = received.substr(open + 11, close - open - 11);
             if (!hold_handshake) answer_handshake();
@@ -302,4 +308,35 @@ TEST_CASE("X3 a live link answering pings stays up past several keepalive period
         loop.run_until([&] { return server.pings_answered >= 2 || server.connections > 1; }, 8s));
     CHECK(server.connections == 1);
     CHECK(link.up());
+}
+
+TEST_CASE("S5 a server that stops reading: the write buffer stays bounded, senders hear at once") {
+    EventLoop loop;
+    FakeServer server(loop, FakeServer::Mode::accept);
+    xsgw::xmpp::ComponentLink link(loop, link_config(server.port()));
+    constexpr std::size_t bound = 256 * 1024;
+    link.set_max_pending_bytes(bound);
+    link.start();
+    REQUIRE(loop.run_until([&] { return link.up(); }, 5s));
+    server.pause_reading();
+    const std::string body(1000, 'x');
+    int sent = 0;
+    // The kernel's socket buffers take some megabytes first; then ours fills to the bound.
+    while (sent < 200000 && link.send("<message to='alice@xmpp.test' id='m" + std::to_string(sent) +
+                                      "'><body>" + body + "</body></message>"))
+        ++sent;
+    CHECK(sent < 200000);
+    CHECK(link.pending_bytes() >= bound);
+    CHECK(link.pending_bytes() < bound + 2000); // at most one stanza past the bound
+    CHECK(link.refused_full() == 1);
+    CHECK_FALSE(link.send(std::string("<message to='alice@xmpp.test' id='late'/>")));
+    CHECK(link.refused_full() == 2);
+    CHECK(link.up()); // refusing, not failing: the server may catch up
+    server.resume_reading();
+    REQUIRE(loop.run_until([&] { return link.pending_bytes() == 0; }, 10s));
+    CHECK(link.send(std::string("<message to='alice@xmpp.test' id='again'/>")));
+    REQUIRE(loop.run_until([&] { return server.received.find("id='again'") != std::string::npos; },
+                           10s));
+    CHECK(server.received.find("id='m" + std::to_string(sent - 1) + "'") != std::string::npos);
+    CHECK(server.received.find("id='late'") == std::string::npos);
 }
