@@ -121,6 +121,18 @@ std::vector<std::string> Gateway::reload(const core::Config& next) {
                                       next.sip.max_message_bytes));
         relay_.set_max_body_bytes(next.sip.max_message_bytes);
     }
+    // S5: the per-source limit, at once; existing buckets keep their tokens (at most the new
+    // burst).
+    const sip::RateLimiter::Limits rate = agent_.rate_limits();
+    if (next.sip.max_requests_per_source != rate.rate || next.sip.burst_per_source != rate.burst) {
+        if (next.sip.max_requests_per_source != rate.rate)
+            changed.push_back(fmt::format("sip.max_requests_per_source {} -> {}", rate.rate,
+                                          next.sip.max_requests_per_source));
+        if (next.sip.burst_per_source != rate.burst)
+            changed.push_back(fmt::format("sip.burst_per_source {} -> {}", rate.burst,
+                                          next.sip.burst_per_source));
+        agent_.set_rate_limits({next.sip.max_requests_per_source, next.sip.burst_per_source});
+    }
     if (next.xmpp.allowed_domains != config_.xmpp.allowed_domains) {
         changed.push_back(fmt::format("xmpp.allowed_domains {} -> {}",
                                       domains_text(config_.xmpp.allowed_domains),
@@ -263,6 +275,12 @@ std::vector<core::Sample> Gateway::metrics() const {
     for (const auto& [status, n] : r.sip_refusals)
         add("xsgw_sip_refusals_total", "Error responses sent to SIP senders, by status", "counter",
             static_cast<double>(n), {{"status", std::to_string(status)}});
+    const sip::RateLimitStats& limited = agent_.rate_limit_stats();
+    for (const auto& [method, n] :
+         {std::pair{"MESSAGE", limited.messages}, std::pair{"SUBSCRIBE", limited.subscribes}})
+        add("xsgw_sip_rate_limited_total",
+            "SIP requests refused 503 over sip.max_requests_per_source, by method (S5)", "counter",
+            static_cast<double>(n), {{"method", method}});
     add("xsgw_sip_queued_messages", "MESSAGEs in flight or waiting for their recipient", "gauge",
         static_cast<double>(agent_.queued()));
     const auto& d = resolver_.stats();

@@ -44,7 +44,9 @@ constexpr std::array<TableSchema, 6> schema{{
      {"component", "host", "port", "secret", "secret_file", "keepalive_interval",
       "keepalive_timeout", "reconnect_min", "reconnect_max", "version_show_os", "admins",
       "allowed_domains"}},
-    {"sip", {"domain", "listen", "message_type", "max_message_bytes"}},
+    {"sip",
+     {"domain", "listen", "message_type", "max_message_bytes", "max_requests_per_source",
+      "burst_per_source"}},
     {"dns", {"servers"}},
     {"log", {"level"}},
     {"metrics", {"listen"}},
@@ -807,6 +809,28 @@ Check Validator::sip() {
         return problem;
     }
     config_.sip.max_message_bytes = static_cast<std::size_t>(bytes);
+
+    // S5: 0 turns the limit off, so the rate may be 0; a burst below 1 would refuse every
+    // request, so it may not.
+    constexpr int64_t max_rate_limit = 1'000'000;
+    std::optional<int64_t> rate;
+    if (auto problem = get("sip", "max_requests_per_source", rate)) {
+        return problem;
+    }
+    if (rate) {
+        if (*rate < 0 || *rate > max_rate_limit) {
+            return issue("sip.max_requests_per_source",
+                         fmt::format("{} is out of range: expected 0..{} requests per second (0: "
+                                     "no limit)",
+                                     *rate, max_rate_limit));
+        }
+        config_.sip.max_requests_per_source = static_cast<std::uint32_t>(*rate);
+    }
+    int64_t burst = std::max<int64_t>(1, int64_t{2} * config_.sip.max_requests_per_source);
+    if (auto problem = get_positive("sip", "burst_per_source", max_rate_limit, "requests", burst)) {
+        return problem;
+    }
+    config_.sip.burst_per_source = static_cast<std::uint32_t>(std::min(burst, max_rate_limit));
     return std::nullopt;
 }
 

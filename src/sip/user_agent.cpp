@@ -4,8 +4,12 @@
 #include "xsgw_build.hpp"
 
 #include <algorithm>
+#include <arpa/inet.h>
+#include <cmath>
 #include <fmt/format.h>
+#include <netinet/in.h>
 #include <random>
+#include <sofia-sip/msg_addr.h>
 #include <sofia-sip/nua.h>
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_header.h>
@@ -15,6 +19,7 @@
 #include <sofia-sip/url.h>
 #include <spdlog/spdlog.h>
 #include <stdexcept>
+#include <string_view>
 #include <utility>
 
 namespace xsgw::sip {
@@ -85,14 +90,131 @@ void append_hex(std::string& out, std::uint64_t value) {
         out += digits[(value >> shift) & 0xF];
 }
 
+/// The address a request being handled came from, as text ("" when nua does not say):
+/// IPv4 (also when mapped into IPv6) or IPv6, without the port.
+std::string current_source(nua_t* nua) {
+    msg_t* msg = nua_current_request(nua);
+    const su_addrinfo_t* ai = msg != nullptr ? msg_addrinfo(msg) : nullptr;
+    if (ai == nullptr || ai->ai_addr == nullptr) return {};
+    char text[INET6_ADDRSTRLEN] = {};
+    if (ai->ai_addr->sa_family == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(ai->ai_addr);
+        if (inet_ntop(AF_INET, &in->sin_addr, text, sizeof text) == nullptr) return {};
+    } else if (ai->ai_addr->sa_family == AF_INET6) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(ai->ai_addr);
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            if (inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], text, sizeof text) == nullptr)
+                return {};
+        } else if (inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text) == nullptr) {
+            return {};
+        }
+    } else {
+        return {};
+    }
+    return text;
+}
+
 // Idle MESSAGE handles kept at most (a few KiB each) and for at most this long.
 constexpr std::size_t max_idle_handles = 4096;
 constexpr auto idle_handle_life = std::chrono::seconds(60);
 
 } // namespace
 
+// ---------------------------------------------------------------------------
+// S5: requests per source per second
+
+RateLimiter::RateLimiter(Limits limits, std::size_t max_sources)
+    : limits_(limits), max_sources_(std::max<std::size_t>(max_sources, 1)) {}
+
+void RateLimiter::refill(Bucket& b, Clock::time_point now) const {
+    if (now <= b.updated) return;
+    const double elapsed = std::chrono::duration<double>(now - b.updated).count();
+    b.tokens = std::min<double>(limits_.burst, b.tokens + elapsed * limits_.rate);
+    b.updated = now;
+}
+
+bool RateLimiter::idle_and_full(const Bucket& b, Clock::time_point now) const {
+    const double elapsed =
+        now > b.updated ? std::chrono::duration<double>(now - b.updated).count() : 0.0;
+    return b.tokens + elapsed * limits_.rate >= limits_.burst;
+}
+
+RateLimiter::Decision RateLimiter::admit(const std::string& source, Clock::time_point now) {
+    Decision decision;
+    if (limits_.rate == 0) return decision;
+    // The table is bounded, so a flood from spoofed (UDP) sources cannot grow it without end:
+    // buckets are kept least recently seen first, and a new source past max_sources_ takes
+    // the place of a bucket that has refilled (dropping it loses nothing: a new bucket starts
+    // full) among the oldest few, else of the oldest. A source so dropped starts again with
+    // a full burst, which only an attacker cycling through more than max_sources_ addresses
+    // can use, and each of those addresses still gets no more than a burst and the rate.
+    // Each call also drops up to two refilled buckets at the old end, so in quiet times the
+    // table holds only the sources of the last burst/rate seconds. All of it is O(1) per
+    // request.
+    auto found = buckets_.find(source);
+    if (found == buckets_.end()) {
+        if (buckets_.size() >= max_sources_) {
+            auto victim = order_.begin();
+            auto candidate = order_.begin();
+            for (int looked = 0; looked < 8 && candidate != order_.end(); ++looked, ++candidate) {
+                if (idle_and_full(*candidate, now)) {
+                    victim = candidate;
+                    break;
+                }
+            }
+            buckets_.erase(victim->source);
+            order_.erase(victim);
+        }
+        order_.push_back(Bucket{source, static_cast<double>(limits_.burst), now, std::nullopt, 0});
+        found = buckets_.emplace(source, std::prev(order_.end())).first;
+    } else {
+        order_.splice(order_.end(), order_, found->second);
+        refill(*found->second, now);
+    }
+    Bucket& b = *found->second;
+    for (int dropped = 0; dropped < 2 && order_.begin() != found->second; ++dropped) {
+        const Bucket& oldest = order_.front();
+        if (oldest.unlogged != 0 || !idle_and_full(oldest, now)) break;
+        buckets_.erase(oldest.source);
+        order_.pop_front();
+    }
+    if (b.tokens >= 1.0) {
+        b.tokens -= 1.0;
+    } else {
+        decision.allowed = false;
+        ++refused_;
+        ++b.unlogged;
+        // Whole seconds (Retry-After has no fraction), rounded up, at least 1 (RFC 3261
+        // 20.33: the time until a token is free).
+        const double wait = (1.0 - b.tokens) / limits_.rate;
+        decision.retry_after = std::chrono::seconds(
+            std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(wait - 1e-9))));
+    }
+    if (b.unlogged != 0 && (!b.logged || now - *b.logged >= log_interval)) {
+        decision.log_refused = b.unlogged;
+        b.unlogged = 0;
+        b.logged = now;
+    }
+    return decision;
+}
+
+void RateLimiter::set_limits(Limits limits) {
+    limits_ = limits;
+    if (limits_.rate == 0) {
+        buckets_.clear();
+        order_.clear();
+        return;
+    }
+    for (auto& b : order_)
+        b.tokens = std::min<double>(b.tokens, limits_.burst);
+}
+
+// ---------------------------------------------------------------------------
+
 UserAgent::UserAgent(core::EventLoop& loop, const core::SipConfig& config)
-    : loop_(loop), config_(config), idle_magic_(std::make_unique<Magic>(Magic::Kind::idle)) {
+    : loop_(loop), config_(config),
+      rate_limiter_({config.max_requests_per_source, config.burst_per_source}),
+      idle_magic_(std::make_unique<Magic>(Magic::Kind::idle)) {
     std::random_device random;
     for (auto& word : call_id_key_)
         word = (std::uint64_t{random()} << 32) ^ random();
@@ -273,7 +395,7 @@ std::size_t UserAgent::fail_messages(int status, const std::string& phrase) {
     std::size_t failed = 0;
     for (auto& [recipient, queue] : queues) {
         for (auto& pending : queue) {
-            pending.result = {status, phrase, pending.result.targets_tried};
+            pending.result = {status, phrase, pending.result.targets_tried, std::nullopt};
             if (pending.done) pending.done(pending.result);
             pending.done = nullptr;
             ++failed;
@@ -318,7 +440,8 @@ std::string UserAgent::fresh_call_id() {
 void UserAgent::try_hop(const std::string& recipient) {
     auto& pending = queues_[recipient].front();
     if (pending.next_hop >= pending.hops.size()) {
-        if (pending.result.status == 0) pending.result = {503, "No reachable next hop", 0};
+        if (pending.result.status == 0)
+            pending.result = {503, "No reachable next hop", 0, std::nullopt};
         finish(recipient);
         return;
     }
@@ -339,7 +462,8 @@ void UserAgent::try_hop(const std::string& recipient) {
         // than the rest of the handle (callgrind); the request below carries To and Call-ID.
         attempt->nh = nua_handle(nua_, attempt.get(), TAG_END());
         if (attempt->nh == nullptr) {
-            pending.result = {500, "Cannot create a SIP handle", pending.result.targets_tried};
+            pending.result = {500, "Cannot create a SIP handle", pending.result.targets_tried,
+                              std::nullopt};
             finish(recipient);
             return;
         }
@@ -458,6 +582,9 @@ void UserAgent::on_event(int event, int status, const char* phrase, nua_handle_s
         break;
     case nua_i_subscribe:
         if (magic == nullptr && status < 200) {
+            // A new watcher: limited per source. Refreshes (in a dialog of ours) are not:
+            // nua has answered them already, and they come at the pace we granted.
+            if (over_rate_limit(nh, "SUBSCRIBE")) break;
             on_incoming_subscribe(nh, nullptr, status, sip, tags);
         } else if (is(Magic::Kind::watcher)) {
             on_incoming_subscribe(nh, static_cast<Watcher*>(magic), status, sip, tags);
@@ -495,8 +622,32 @@ void UserAgent::on_event(int event, int status, const char* phrase, nua_handle_s
     }
 }
 
+bool UserAgent::over_rate_limit(nua_handle_s* nh, const char* method) {
+    if (rate_limiter_.limits().rate == 0) return false;
+    const std::string source = current_source(nua_);
+    if (source.empty()) {
+        spdlog::debug("sip: {} from an unknown address: not rate limited", method);
+        return false;
+    }
+    const auto decision = rate_limiter_.admit(source, std::chrono::steady_clock::now());
+    if (decision.log_refused != 0) {
+        const auto limits = rate_limiter_.limits();
+        spdlog::warn("sip: refused {} request(s) from {} with 503 since the last such line: "
+                     "over sip.max_requests_per_source ({} per second, burst {})",
+                     decision.log_refused, source, limits.rate, limits.burst);
+    }
+    if (decision.allowed) return false;
+    ++(std::string_view(method) == "MESSAGE" ? rate_limited_.messages : rate_limited_.subscribes);
+    const std::string retry = std::to_string(decision.retry_after.count());
+    // S5: refused, never dropped: the sender hears when to try again (RFC 3261 21.5.4).
+    nua_respond(nh, 503, "Too many requests from this address", NUTAG_WITH_THIS(nua_),
+                SIPTAG_RETRY_AFTER_STR(retry.c_str()), TAG_END());
+    nua_handle_destroy(nh);
+    return true;
+}
+
 void UserAgent::on_message_response(Attempt* attempt, int status, const char* phrase,
-                                    const void* /*sip*/) {
+                                    const void* raw) {
     if (status < 200) return;
     std::unique_ptr<Attempt> owned(attempt);
     if (status < 300) {
@@ -512,6 +663,10 @@ void UserAgent::on_message_response(Attempt* attempt, int status, const char* ph
     auto& pending = it->second.front();
     pending.result.status = status;
     pending.result.phrase = phrase != nullptr ? phrase : "";
+    const auto* sip = static_cast<const sip_t*>(raw);
+    pending.result.retry_after.reset();
+    if (sip != nullptr && sip->sip_retry_after != nullptr)
+        pending.result.retry_after = std::chrono::seconds(sip->sip_retry_after->af_delta);
     spdlog::info("sip: MESSAGE to {}: {} {} (attempt {})", attempt->recipient, status,
                  pending.result.phrase, pending.result.targets_tried);
     if (detail::try_next_hop(status) && pending.next_hop < pending.hops.size()) {
@@ -522,6 +677,8 @@ void UserAgent::on_message_response(Attempt* attempt, int status, const char* ph
 }
 
 void UserAgent::on_incoming_message(nua_handle_s* nh, const void* raw) {
+    // Every MESSAGE starts work (a stanza, perhaps a DNS lookup): all are limited per source.
+    if (over_rate_limit(nh, "MESSAGE")) return;
     const auto* sip = static_cast<const sip_t*>(raw);
     detail::Home home;
     IncomingMessage m;

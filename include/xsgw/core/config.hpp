@@ -52,6 +52,12 @@ struct SipConfig {
     std::string message_type = "chat";
     /// Largest message body carried either way, 1..1048576 bytes; past it 413 / policy-violation.
     std::size_t max_message_bytes = 65536;
+    /// S5: new requests (MESSAGE, new SUBSCRIBE) taken per source IP address per second,
+    /// 0..1000000; past it 503 with Retry-After. 0: no limit.
+    std::uint32_t max_requests_per_source = 200;
+    /// S5: how many such requests one source may send at once (the token bucket's size),
+    /// 1..1000000; when the file does not set it, twice max_requests_per_source.
+    std::uint32_t burst_per_source = 400;
 };
 
 /// [dns]: the c-ares resolver.

@@ -48,6 +48,73 @@ struct SendResult {
                         ///< transport error: nua gives no way to tell those from a peer's)
     std::string phrase; ///< its reason phrase
     int targets_tried = 0;
+    std::optional<std::chrono::seconds> retry_after; ///< the final response's Retry-After
+};
+
+/// S5: a token bucket per source address (rate per second, burst); decides whether a request
+/// that starts work is taken. Pure: the caller gives the time, so tests step a clock.
+class RateLimiter {
+public:
+    using Clock = std::chrono::steady_clock;
+    /// rate 0: no limit (every request is taken, no table is kept).
+    struct Limits {
+        std::uint32_t rate = 200;  ///< tokens added per second
+        std::uint32_t burst = 400; ///< most tokens a bucket holds (at least 1 when rate > 0)
+        bool operator==(const Limits&) const = default;
+    };
+    /// The decision on one request.
+    struct Decision {
+        bool allowed = true;
+        std::chrono::seconds retry_after{0}; ///< refused: until a token is free, rounded up, >= 1
+        /// Refusals of this source not yet logged, to log now (0: say nothing; at most one
+        /// non-zero value per source per log_interval).
+        std::uint64_t log_refused = 0;
+    };
+    /// At most one log line per source in this time.
+    static constexpr std::chrono::seconds log_interval{10};
+    /// The default bound of the table (a bucket costs 150 to 200 bytes: 20 MB at most).
+    static constexpr std::size_t default_max_sources = 100'000;
+
+    explicit RateLimiter(Limits limits, std::size_t max_sources = default_max_sources);
+    RateLimiter(const RateLimiter&) = delete;
+    RateLimiter& operator=(const RateLimiter&) = delete;
+    RateLimiter(RateLimiter&&) = delete;
+    RateLimiter& operator=(RateLimiter&&) = delete;
+
+    /// Takes a token from source's bucket if it has one.
+    Decision admit(const std::string& source, Clock::time_point now);
+    /// New limits, at once (reload); buckets keep their tokens, at most the new burst.
+    void set_limits(Limits limits);
+    /// The limits in force.
+    Limits limits() const { return limits_; }
+    /// Sources with a bucket now (never more than max_sources).
+    std::size_t sources() const { return buckets_.size(); }
+    /// Requests refused so far.
+    std::uint64_t refused() const { return refused_; }
+
+private:
+    struct Bucket {
+        std::string source;
+        double tokens = 0;
+        Clock::time_point updated; ///< when tokens was brought up to date: its last request
+        std::optional<Clock::time_point> logged; ///< the last log line about this source
+        std::uint64_t unlogged = 0;              ///< refusals since then
+    };
+    using Order = std::list<Bucket>; ///< least recently seen first
+    void refill(Bucket& b, Clock::time_point now) const;
+    bool idle_and_full(const Bucket& b, Clock::time_point now) const;
+
+    Limits limits_;
+    std::size_t max_sources_;
+    Order order_;
+    std::unordered_map<std::string, Order::iterator> buckets_;
+    std::uint64_t refused_ = 0;
+};
+
+/// Requests refused by the per-source limit, by method (metrics).
+struct RateLimitStats {
+    std::uint64_t messages = 0;
+    std::uint64_t subscribes = 0;
 };
 
 /// A MESSAGE that arrived, with what the bridge needs of it.
@@ -230,6 +297,14 @@ public:
     /// Changes the queue bounds (reload, tests).
     void set_queue_limits(QueueLimits limits) { limits_ = limits; }
 
+    /// S5: the per-source limit on new requests (out-of-dialog MESSAGE and SUBSCRIBE); takes
+    /// effect at once (reload, tests). Requests within our dialogs are never limited.
+    void set_rate_limits(RateLimiter::Limits limits) { rate_limiter_.set_limits(limits); }
+    /// The per-source limit in force.
+    RateLimiter::Limits rate_limits() const { return rate_limiter_.limits(); }
+    /// Requests refused 503 by that limit so far.
+    const RateLimitStats& rate_limit_stats() const { return rate_limited_; }
+
     /// Requests a shutdown keeps outstanding at once (un-SUBSCRIBE, NOTIFY terminated,
     /// un-PUBLISH), and terminating NOTIFYs in flight at any time: at most a burst of this
     /// many meets a peer, so nothing is retransmitted for want of an answer.
@@ -308,6 +383,9 @@ private:
     void finish(const std::string& recipient);
     void on_message_response(Attempt* attempt, int status, const char* phrase, const void* sip);
     void on_incoming_message(nua_handle_s* nh, const void* sip);
+    /// S5: true when the current request's source is over its limit: then it was answered
+    /// 503 with Retry-After and nh is destroyed.
+    bool over_rate_limit(nua_handle_s* nh, const char* method);
 
     core::EventLoop& loop_;
     core::SipConfig config_;
@@ -320,6 +398,8 @@ private:
     std::chrono::milliseconds timer_n_{32000};
     WatcherEndHandler on_watcher_end_;
     QueueLimits limits_;
+    RateLimiter rate_limiter_;
+    RateLimitStats rate_limited_;
     std::size_t total_queued_ = 0;
     /// Call-IDs of our MESSAGEs: a random per-process key and a counter, mixed (fresh_call_id).
     std::uint64_t call_id_key_[2] = {0, 0};

@@ -285,6 +285,25 @@ const std::vector<BadCase> bad_cases = {
      "out of range"},
     {"max_message_bytes huge", minimal + "max_message_bytes = 1048577\n", "sip.max_message_bytes",
      "out of range"},
+    // S5 sip.max_requests_per_source, sip.burst_per_source
+    {"S5 max_requests_per_source negative", minimal + "max_requests_per_source = -1\n",
+     "sip.max_requests_per_source", "out of range"},
+    {"S5 max_requests_per_source huge", minimal + "max_requests_per_source = 1000001\n",
+     "sip.max_requests_per_source", "out of range"},
+    {"S5 max_requests_per_source string", minimal + "max_requests_per_source = \"200\"\n",
+     "sip.max_requests_per_source", "expected integer"},
+    {"S5 max_requests_per_source float", minimal + "max_requests_per_source = 2.5\n",
+     "sip.max_requests_per_source", "expected integer"},
+    {"S5 burst_per_source zero", minimal + "burst_per_source = 0\n", "sip.burst_per_source",
+     "out of range"},
+    {"S5 burst_per_source negative", minimal + "burst_per_source = -5\n", "sip.burst_per_source",
+     "out of range"},
+    {"S5 burst_per_source huge", minimal + "burst_per_source = 1000001\n", "sip.burst_per_source",
+     "out of range"},
+    {"S5 burst_per_source string", minimal + "burst_per_source = \"10\"\n", "sip.burst_per_source",
+     "expected integer"},
+    {"S5 rate misspelt", minimal + "max_requests_per_second = 10\n", "sip.max_requests_per_second",
+     "unknown key"},
     // sip.listen
     {"listen no scheme", minimal + "listen = \"127.0.0.1:5080\"\n", "sip.listen", "bad URL"},
     {"listen no colon", minimal + "listen = \"localhost\"\n", "sip.listen", "bad URL"},
@@ -377,6 +396,8 @@ version_show_os = false
 [sip]
 domain = "xmpp-gw.example.com"
 listen = "sips:gw.example.com:5061;transport=tls"
+max_requests_per_source = 20
+burst_per_source = 30
 
 [dns]
 servers = ["127.0.0.53:53", "[::1]:5353"]
@@ -448,6 +469,8 @@ TEST_CASE("config: minimal config takes every default") {
     CHECK(config.xmpp.version_show_os);
     CHECK(config.sip.domain == "xmpp.test");
     CHECK(config.sip.listen == "sip:127.0.0.1:5080");
+    CHECK(config.sip.max_requests_per_source == 200);
+    CHECK(config.sip.burst_per_source == 400);
     CHECK(config.dns.servers.empty());
     CHECK(config.log.level == "info");
     CHECK(config.presence.subscribe_expires == std::chrono::seconds{3600});
@@ -473,6 +496,8 @@ TEST_CASE("config: every key set to a non-default value") {
     CHECK_FALSE(config.xmpp.version_show_os);
     CHECK(config.sip.domain == "xmpp-gw.example.com");
     CHECK(config.sip.listen == "sips:gw.example.com:5061;transport=tls");
+    CHECK(config.sip.max_requests_per_source == 20);
+    CHECK(config.sip.burst_per_source == 30);
     CHECK(config.dns.servers == std::vector<std::string>{"127.0.0.53:53", "[::1]:5353"});
     CHECK(config.log.level == "debug");
     CHECK(config.presence.subscribe_expires == std::chrono::seconds{600});
@@ -532,6 +557,32 @@ TEST_CASE("config: accepted values at the edges") {
         std::string toml = minimal;
         toml += "[log]\nlevel = \"" + level + "\"\n";
         CHECK(expect_config(parse_config(toml, path)).log.level == level);
+    }
+}
+
+TEST_CASE("config: S5 the per-source limit: defaults, 0 = off, burst twice the rate unless set") {
+    const struct {
+        std::string name;
+        std::string extra;
+        std::uint32_t rate;
+        std::uint32_t burst;
+    } cases[] = {
+        {"defaults", "", 200, 400},
+        {"rate only: burst twice it", "max_requests_per_source = 50\n", 50, 100},
+        {"rate and burst", "max_requests_per_source = 50\nburst_per_source = 7\n", 50, 7},
+        {"burst only", "burst_per_source = 1000\n", 200, 1000},
+        {"burst smaller than the rate", "max_requests_per_source = 10\nburst_per_source = 1\n", 10,
+         1},
+        {"off", "max_requests_per_source = 0\n", 0, 1},
+        {"off, burst kept", "max_requests_per_source = 0\nburst_per_source = 9\n", 0, 9},
+        {"largest", "max_requests_per_source = 1000000\n", 1000000, 1000000},
+        {"largest burst", "burst_per_source = 1000000\n", 200, 1000000},
+    };
+    for (const auto& c : cases) {
+        INFO("case: " << c.name);
+        const Config config = expect_config(parse_config(minimal + c.extra, path));
+        CHECK(config.sip.max_requests_per_source == c.rate);
+        CHECK(config.sip.burst_per_source == c.burst);
     }
 }
 
@@ -755,6 +806,10 @@ TEST_CASE("config: etc/xsgw.toml is the local demo and documents every default")
     CHECK(config.xmpp.version_show_os == xmpp_defaults.version_show_os);
     CHECK(config.sip.listen == "sip:127.0.0.1:5080");
     CHECK(config.sip.listen == sip_defaults.listen);
+    CHECK(config.sip.max_requests_per_source == 200);
+    CHECK(config.sip.max_requests_per_source == sip_defaults.max_requests_per_source);
+    CHECK(config.sip.burst_per_source == 400);
+    CHECK(config.sip.burst_per_source == sip_defaults.burst_per_source);
     CHECK(config.dns.servers.empty());
     CHECK(config.log.level == "info");
     CHECK(config.log.level == log_defaults.level);
