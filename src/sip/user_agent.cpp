@@ -1,6 +1,7 @@
 #include "xsgw/sip/user_agent.hpp"
 
 #include "handles.hpp"
+#include "incoming.hpp"
 #include "xsgw_build.hpp"
 
 #include <algorithm>
@@ -234,6 +235,9 @@ UserAgent::UserAgent(core::EventLoop& loop, const core::SipConfig& config)
 UserAgent::~UserAgent() {
     shutdown(default_shutdown_deadline);
     if (nua_ != nullptr) nua_destroy(nua_);
+    // MESSAGEs still in flight when the stack went: nua never reports them.
+    for (Attempt* attempt : attempts_)
+        delete attempt;
 }
 
 ShutdownReport UserAgent::shutdown(std::chrono::milliseconds deadline) {
@@ -471,7 +475,8 @@ void UserAgent::try_hop(const std::string& recipient) {
         // The next hop is numeric and chosen by us: Sofia's own resolver never runs.
         nua_set_hparams(attempt->nh, NUTAG_PROXY(proxy.c_str()), TAG_END());
     }
-    nua_handle_t* nh = attempt.release()->nh; // owned by the handle's magic until the answer
+    nua_handle_t* nh = attempt->nh;
+    attempts_.insert(attempt.release()); // the handle's magic until the answer
     ++pending.result.targets_tried;
     spdlog::info("sip: MESSAGE {} -> {} via {} ({}), {} bytes", m.from, m.request_uri, proxy,
                  hop.host, m.body.size());
@@ -650,6 +655,7 @@ void UserAgent::on_message_response(Attempt* attempt, int status, const char* ph
                                     const void* raw) {
     if (status < 200) return;
     std::unique_ptr<Attempt> owned(attempt);
+    attempts_.erase(attempt);
     if (status < 300) {
         // The handle holds no dialog (MESSAGE makes none): the next MESSAGE between the same
         // two parties may use it. Each request still has its own Call-ID and CSeq.
@@ -679,28 +685,7 @@ void UserAgent::on_message_response(Attempt* attempt, int status, const char* ph
 void UserAgent::on_incoming_message(nua_handle_s* nh, const void* raw) {
     // Every MESSAGE starts work (a stanza, perhaps a DNS lookup): all are limited per source.
     if (over_rate_limit(nh, "MESSAGE")) return;
-    const auto* sip = static_cast<const sip_t*>(raw);
-    detail::Home home;
-    IncomingMessage m;
-    if (sip != nullptr) {
-        if (sip->sip_request != nullptr) m.request_uri = home.url(sip->sip_request->rq_url);
-        if (sip->sip_from != nullptr) {
-            m.from = home.url(sip->sip_from->a_url);
-            m.from_header = home.header(sip->sip_from);
-        }
-        if (sip->sip_to != nullptr) m.to = home.url(sip->sip_to->a_url);
-        if (sip->sip_call_id != nullptr && sip->sip_call_id->i_id != nullptr)
-            m.call_id = sip->sip_call_id->i_id;
-        if (sip->sip_content_type != nullptr) m.content_type = home.header(sip->sip_content_type);
-        if (sip->sip_payload != nullptr && sip->sip_payload->pl_data != nullptr)
-            m.body.assign(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
-        if (sip->sip_subject != nullptr && sip->sip_subject->g_value != nullptr)
-            m.subject = sip->sip_subject->g_value;
-        if (sip->sip_content_language != nullptr)
-            m.content_language = home.header(sip->sip_content_language);
-        if (sip->sip_max_forwards != nullptr)
-            m.max_forwards = static_cast<int>(sip->sip_max_forwards->mf_count);
-    }
+    const IncomingMessage m = detail::incoming_message_of(static_cast<const sip_t*>(raw));
     {
         NuaReply reply(nua_, nh, m);
         if (on_message_) {

@@ -415,6 +415,9 @@ private:
     };
     std::list<IdleHandle> idle_handles_;
     std::unique_ptr<Magic> idle_magic_; ///< what an idle handle's magic points to
+    /// MESSAGE attempts in flight, each its handle's magic until the answer (freed then, or by
+    /// the destructor for those the stack never answered).
+    std::unordered_set<Attempt*> attempts_;
     std::uint64_t message_handles_made_ = 0;
     std::unordered_map<std::string, std::list<IdleHandle>::iterator> idle_by_key_;
     std::uint64_t next_id_ = 1;
