@@ -359,21 +359,22 @@ TEST_CASE("X10 SIGTERM drains: messages under way get their answer before the li
     REQUIRE(
         loop.run_until([&] { return server.received.find("id='late'") != std::string::npos; }, 5s));
     CHECK(count("the gateway is stopping; try again later") == 1);
-    // A MESSAGE from SIP is refused while stopping (with Retry-After, which the sending nua
-    // honours before it reports: the gateway's count says it).
-    xsgw::sip::UserAgent sender(loop, [] {
-        xsgw::core::SipConfig s;
-        s.domain = "sip.test";
-        s.listen = "sip:127.0.0.1:25305";
-        return s;
-    }());
-    xsgw::sip::OutgoingMessage m;
-    m.request_uri = "sip:alice*xmpp.test@xmpp.test"; // sip.domain is xmpp.test here
-    m.to = m.request_uri;
-    m.from = "sip:carol@127.0.0.1:25305";
-    m.body = "hello";
-    (void)sender.send_message(m, {xsgw::sip::NextHop{"127.0.0.1", 25301, "udp", "gateway"}},
-                              [](const xsgw::sip::SendResult&) {});
+    // A MESSAGE from SIP is refused while stopping. Sent from a plain socket: a Sofia sender
+    // would wait out the Retry-After and retry by itself, and still hold the request (and leak
+    // it) when it is destroyed in that wait.
+    const int peer = silent_udp(25305);
+    const std::string request =
+        "MESSAGE sip:alice*xmpp.test@xmpp.test SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:25305;branch=z9hG4bKdrain1\r\n"
+        "Max-Forwards: 70\r\nFrom: <sip:carol@127.0.0.1:25305>;tag=d1\r\n"
+        "To: <sip:alice*xmpp.test@xmpp.test>\r\nCall-ID: drain-1\r\nCSeq: 1 MESSAGE\r\n"
+        "Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
+    sockaddr_in gw{};
+    gw.sin_family = AF_INET;
+    gw.sin_port = htons(25301);
+    gw.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(sendto(peer, request.data(), request.size(), 0, reinterpret_cast<sockaddr*>(&gw),
+                   sizeof gw) == static_cast<ssize_t>(request.size()));
     CHECK(loop.run_until(
         [&] {
             const auto& refusals = gateway.relay_stats().sip_refusals;
@@ -392,4 +393,5 @@ TEST_CASE("X10 SIGTERM drains: messages under way get their answer before the li
     CHECK_FALSE(gateway.link().up());
     close(silent);
     close(silent_dns);
+    close(peer);
 }
