@@ -41,6 +41,8 @@ secret = "{}"
 [sip]
 domain = "{}"
 listen = "sip:{}:{}"
+# One load generator on one address: the per-source limit (S5) would measure itself.
+max_requests_per_source = 0
 
 [log]
 level = "warn"
