@@ -1,6 +1,6 @@
 // X9: the iq:gateway prompt mapped through the address rules with the real config types.
 // S7: xmpp.allowed_domains, as a decision table and through a Gateway on a fake XEP-0114 server.
-#include "../tcp_listener.hpp"
+#include "../fake_component_server.hpp"
 #include "xsgw/bridge/gateway.hpp"
 
 #include <arpa/inet.h>
@@ -95,76 +95,6 @@ std::unique_ptr<gloox::Tag> stanza(const std::string& name, const std::string& t
     return tag;
 }
 
-/// An XEP-0114 server for one connection: answers the handshake, keeps what the component
-/// sends and writes what the test gives it.
-class ComponentServer {
-public:
-    explicit ComponentServer(xsgw::core::EventLoop& loop)
-        : listen_watch_(loop), client_watch_(loop) {
-        listen_fd_ = xsgw::test::loopback_listener(port_);
-        listen_watch_.attach(listen_fd_, SU_WAIT_IN, [this](int) { on_accept(); });
-    }
-    ~ComponentServer() {
-        client_watch_.detach();
-        if (client_fd_ >= 0) close(client_fd_);
-        listen_watch_.detach();
-        close(listen_fd_);
-    }
-    ComponentServer(const ComponentServer&) = delete;
-    ComponentServer& operator=(const ComponentServer&) = delete;
-    ComponentServer(ComponentServer&&) = delete;
-    ComponentServer& operator=(ComponentServer&&) = delete;
-
-    std::uint16_t port() const { return port_; }
-    void write(const std::string& data) {
-        REQUIRE(client_fd_ >= 0);
-        REQUIRE(::send(client_fd_, data.data(), data.size(), MSG_NOSIGNAL) ==
-                static_cast<ssize_t>(data.size()));
-    }
-    std::string received; ///< everything the component sent
-
-private:
-    void on_accept() {
-        const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return;
-        client_watch_.detach();
-        if (client_fd_ >= 0) close(client_fd_);
-        client_fd_ = fd;
-        received.clear();
-        header_sent_ = handshake_answered_ = false;
-        client_watch_.attach(fd, SU_WAIT_IN, [this](int) { on_data(); });
-    }
-    void on_data() {
-        char buf[65536];
-        const ssize_t n = recv(client_fd_, buf, sizeof buf, 0);
-        if (n <= 0) {
-            client_watch_.detach();
-            close(client_fd_);
-            client_fd_ = -1;
-            return;
-        }
-        received.append(buf, static_cast<size_t>(n));
-        if (!header_sent_ && received.find("<stream:stream") != std::string::npos) {
-            header_sent_ = true;
-            write("<?xml version='1.0'?><stream:stream "
-                  "xmlns:stream='http://etherx.jabber.org/streams'"
-                  " xmlns='jabber:component:accept' from='sip.test' id='3BF96D32'>");
-        }
-        if (!handshake_answered_ && received.find("</handshake>") != std::string::npos) {
-            handshake_answered_ = true;
-            write("<handshake/>");
-        }
-    }
-
-    int listen_fd_ = -1;
-    int client_fd_ = -1;
-    std::uint16_t port_ = 0;
-    bool header_sent_ = false;
-    bool handshake_answered_ = false;
-    xsgw::core::FdWatch listen_watch_;
-    xsgw::core::FdWatch client_watch_;
-};
-
 } // namespace
 
 TEST_CASE("S7 check_sender_domain: only what would use the gateway toward SIP is stopped") {
@@ -221,7 +151,7 @@ TEST_CASE("S7 the gateway refuses other domains with forbidden, keeps its iq, an
           "xmpp.allowed_domains at once") {
     using namespace std::chrono_literals;
     xsgw::core::EventLoop loop;
-    ComponentServer server(loop);
+    xsgw::test::ComponentServer server(loop);
     xsgw::core::Config c = config();
     c.xmpp.host = "127.0.0.1";
     c.xmpp.port = server.port();
@@ -313,7 +243,7 @@ TEST_CASE("X10 SIGTERM drains: messages under way get their answer before the li
           "ones are refused both ways") {
     using namespace std::chrono_literals;
     xsgw::core::EventLoop loop;
-    ComponentServer server(loop);
+    xsgw::test::ComponentServer server(loop);
     xsgw::core::Config c = config();
     c.xmpp.host = "127.0.0.1";
     c.xmpp.port = server.port();

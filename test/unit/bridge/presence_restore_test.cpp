@@ -2,8 +2,8 @@
 // the real bridge with its real user agent, resolver and component link, against a SIP
 // notifier on loopback (that answers 202 and NOTIFYs only when the test lets it) and a
 // scripted XEP-0114 server.
+#include "../fake_component_server.hpp"
 #include "../sip/loopback.hpp"
-#include "../tcp_listener.hpp"
 #include "xsgw/bridge/presence_bridge.hpp"
 #include "xsgw/dns/resolver.hpp"
 #include "xsgw/sip/user_agent.hpp"
@@ -40,74 +40,6 @@ using xsgw::sip::WatcherId;
 namespace {
 
 constexpr std::size_t window = PresenceBridge::restore_window;
-
-/// An XEP-0114 server that accepts one connection, answers the handshake and keeps what
-/// the component sends.
-class HandshakeServer {
-public:
-    explicit HandshakeServer(EventLoop& loop) : listen_watch_(loop), client_watch_(loop) {
-        listen_fd_ = xsgw::test::loopback_listener(port_);
-        listen_watch_.attach(listen_fd_, SU_WAIT_IN, [this](int) { on_accept(); });
-    }
-    ~HandshakeServer() {
-        client_watch_.detach();
-        if (client_fd_ >= 0) close(client_fd_);
-        listen_watch_.detach();
-        close(listen_fd_);
-    }
-    HandshakeServer(const HandshakeServer&) = delete;
-    HandshakeServer& operator=(const HandshakeServer&) = delete;
-    HandshakeServer(HandshakeServer&&) = delete;
-    HandshakeServer& operator=(HandshakeServer&&) = delete;
-
-    uint16_t port() const { return port_; }
-    std::string received; ///< everything the component sent
-
-private:
-    void write(const std::string& data) {
-        REQUIRE(::send(client_fd_, data.data(), data.size(), MSG_NOSIGNAL) ==
-                static_cast<ssize_t>(data.size()));
-    }
-    void on_accept() {
-        const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return;
-        client_watch_.detach();
-        if (client_fd_ >= 0) close(client_fd_);
-        client_fd_ = fd;
-        received.clear();
-        header_sent_ = handshake_answered_ = false;
-        client_watch_.attach(fd, SU_WAIT_IN, [this](int) { on_data(); });
-    }
-    void on_data() {
-        char buf[65536];
-        const ssize_t n = recv(client_fd_, buf, sizeof buf, 0);
-        if (n <= 0) {
-            client_watch_.detach();
-            close(client_fd_);
-            client_fd_ = -1;
-            return;
-        }
-        received.append(buf, static_cast<size_t>(n));
-        if (!header_sent_ && received.find("<stream:stream") != std::string::npos) {
-            header_sent_ = true;
-            write("<?xml version='1.0'?><stream:stream "
-                  "xmlns:stream='http://etherx.jabber.org/streams'"
-                  " xmlns='jabber:component:accept' from='sip.test' id='3BF96D32'>");
-        }
-        if (!handshake_answered_ && received.find("</handshake>") != std::string::npos) {
-            handshake_answered_ = true;
-            write("<handshake/>");
-        }
-    }
-
-    int listen_fd_ = -1;
-    int client_fd_ = -1;
-    uint16_t port_ = 0;
-    bool header_sent_ = false;
-    bool handshake_answered_ = false;
-    FdWatch listen_watch_;
-    FdWatch client_watch_;
-};
 
 /// The SIP contacts' presence server: 202 to every SUBSCRIBE; the first NOTIFY (active)
 /// goes at once only while `prompt` is set, else when release() says so.
@@ -229,7 +161,7 @@ struct Restart {
     EventLoop loop;
     UserAgent peer;
     Notifier notifier;
-    HandshakeServer server;
+    xsgw::test::ComponentServer server;
     std::filesystem::path dir;
     std::string state_file;
     std::set<std::string> all; ///< the file's lines
