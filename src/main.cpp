@@ -20,9 +20,10 @@
 namespace {
 
 // SIGTERM: at most 3 s for the answers to messages under way (+1 s to flush the link), then at
-// most 5 s to end the SIP dialogs; TimeoutStopSec in the unit is 15 s.
+// most 15 s to end the SIP dialogs (some 10 000 a second: 100 000 subscriptions take ~10 s);
+// TimeoutStopSec in the unit is 30 s.
 constexpr std::chrono::milliseconds drain_deadline{3000};
-constexpr std::chrono::milliseconds sip_stop_deadline{5000};
+constexpr std::chrono::milliseconds sip_stop_deadline{15000};
 
 constexpr int exit_config = 2;
 constexpr int exit_runtime = 1;
