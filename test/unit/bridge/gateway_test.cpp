@@ -25,6 +25,26 @@ xsgw::core::Config config() {
     return c;
 }
 
+/// A gateway on the fake XEP-0114 server at `port`: SIP on 127.0.0.1:25301, DNS at
+/// 127.0.0.1:25303, where nothing answers unless the test binds it (no lookup leaves the machine).
+xsgw::core::Config on_fake_server(std::uint16_t port) {
+    xsgw::core::Config c = config();
+    c.xmpp.host = "127.0.0.1";
+    c.xmpp.port = port;
+    c.xmpp.secret = "test";
+    c.sip.listen = "sip:127.0.0.1:25301";
+    c.dns.servers = {"127.0.0.1:25303"};
+    return c;
+}
+
+/// How many times `text` occurs in `haystack`.
+std::size_t occurrences(const std::string& haystack, const std::string& text) {
+    std::size_t n = 0;
+    for (auto at = haystack.find(text); at != std::string::npos; at = haystack.find(text, at + 1))
+        ++n;
+    return n;
+}
+
 } // namespace
 
 TEST_CASE("X9 iq:gateway prompt: SIP address forms map to the contact's bare JID") {
@@ -152,12 +172,7 @@ TEST_CASE("S7 the gateway refuses other domains with forbidden, keeps its iq, an
     using namespace std::chrono_literals;
     xsgw::core::EventLoop loop;
     xsgw::test::ComponentServer server(loop);
-    xsgw::core::Config c = config();
-    c.xmpp.host = "127.0.0.1";
-    c.xmpp.port = server.port();
-    c.xmpp.secret = "test";
-    c.sip.listen = "sip:127.0.0.1:25301";
-    c.dns.servers = {"127.0.0.1:25303"}; // nothing answers: no lookup leaves the machine
+    xsgw::core::Config c = on_fake_server(server.port());
     c.xmpp.allowed_domains = {"xmpp.test"};
     xsgw::bridge::Gateway gateway(loop, c);
     gateway.start();
@@ -171,13 +186,7 @@ TEST_CASE("S7 the gateway refuses other domains with forbidden, keeps its iq, an
     server.write("<message from='eve@evil.example/r' to='" + bob +
                  "' id='m1' type='chat'><body>hi</body></message>");
     REQUIRE(wait_for("id='m1'"));
-    auto count = [&](const std::string& text) {
-        std::size_t n = 0;
-        for (auto at = server.received.find(text); at != std::string::npos;
-             at = server.received.find(text, at + 1))
-            ++n;
-        return n;
-    };
+    auto count = [&](const std::string& text) { return occurrences(server.received, text); };
     const std::string error =
         server.received.substr(server.received.rfind("<message", server.received.find("id='m1'")));
     CHECK(error.find("type='error'") != std::string::npos);
@@ -244,12 +253,7 @@ TEST_CASE("X10 SIGTERM drains: messages under way get their answer before the li
     using namespace std::chrono_literals;
     xsgw::core::EventLoop loop;
     xsgw::test::ComponentServer server(loop);
-    xsgw::core::Config c = config();
-    c.xmpp.host = "127.0.0.1";
-    c.xmpp.port = server.port();
-    c.xmpp.secret = "test";
-    c.sip.listen = "sip:127.0.0.1:25301";
-    c.dns.servers = {"127.0.0.1:25303"};
+    xsgw::core::Config c = on_fake_server(server.port());
     // A DNS server and a SIP peer that take requests and never answer: a lookup waits, and a
     // MESSAGE stays in flight (Timer F is 32 s) with the others to that peer queued (M10).
     auto silent_udp = [](std::uint16_t port) {
@@ -266,13 +270,7 @@ TEST_CASE("X10 SIGTERM drains: messages under way get their answer before the li
     xsgw::bridge::Gateway gateway(loop, c);
     gateway.start();
     REQUIRE(loop.run_until([&] { return gateway.link().up(); }, 5s));
-    auto count = [&](const std::string& text) {
-        std::size_t n = 0;
-        for (auto at = server.received.find(text); at != std::string::npos;
-             at = server.received.find(text, at + 1))
-            ++n;
-        return n;
-    };
+    auto count = [&](const std::string& text) { return occurrences(server.received, text); };
     for (int i = 0; i < 5; ++i)
         server.write("<message from='alice@xmpp.test/r' to='bob*127.0.0.1\\3a25304@sip.test' "
                      "id='w" +
