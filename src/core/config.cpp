@@ -46,7 +46,7 @@ constexpr std::array<TableSchema, 6> schema{{
       "allowed_domains"}},
     {"sip",
      {"domain", "listen", "message_type", "max_message_bytes", "max_requests_per_source",
-      "burst_per_source"}},
+      "burst_per_source", "tls_listen", "tls_certificate", "tls_key", "tls_ca_file"}},
     {"dns", {"servers"}},
     {"log", {"level"}},
     {"metrics", {"listen"}},
@@ -319,6 +319,20 @@ std::optional<std::string> listen_url_problem(std::string_view url) {
     return std::nullopt;
 }
 
+// True for a (valid) listen URL that asks for TLS: sips: or ;transport=tls.
+bool is_tls_url(std::string_view url) {
+    if (iequals(url.substr(0, 5), "sips:")) {
+        return true;
+    }
+    for (std::size_t at = url.find(';'); at != std::string_view::npos; at = url.find(';', at + 1)) {
+        const std::string_view param = url.substr(at + 1, url.find(';', at + 1) - at - 1);
+        if (iequals(param, "transport=tls")) {
+            return true;
+        }
+    }
+    return false;
+}
+
 // Why text is not a DNS server address, or nullopt when it is "IPv4:port" or "[IPv6]:port".
 std::optional<std::string> dns_server_problem(std::string_view text) {
     const auto host_port = split_host_port(text);
@@ -477,6 +491,7 @@ private:
     Check xmpp();
     Check secret();
     Check sip();
+    Check sip_tls();
     Check dns();
     Check log();
     Check metrics();
@@ -788,7 +803,15 @@ Check Validator::sip() {
         if (auto problem = listen_url_problem(*listen)) {
             return issue("sip.listen", fmt::format("bad URL {}: {}", in_quotes(*listen), *problem));
         }
+        if (is_tls_url(*listen)) {
+            return issue("sip.listen", fmt::format("{} is TLS: set sip.tls_listen (with "
+                                                   "tls_certificate and tls_key) for TLS",
+                                                   in_quotes(*listen)));
+        }
         config_.sip.listen = std::move(*listen);
+    }
+    if (auto problem = sip_tls()) {
+        return problem;
     }
 
     std::optional<std::string> type;
@@ -831,6 +854,68 @@ Check Validator::sip() {
         return problem;
     }
     config_.sip.burst_per_source = static_cast<std::uint32_t>(std::min(burst, max_rate_limit));
+    return std::nullopt;
+}
+
+// S4: tls_listen and the PEM files it needs, each read once here to catch a wrong path.
+Check Validator::sip_tls() {
+    auto& sip = config_.sip;
+    std::optional<std::string> listen;
+    if (auto problem = get("sip", "tls_listen", listen)) {
+        return problem;
+    }
+    std::array<std::pair<std::string_view, std::optional<std::string>>, 3> files{
+        {{"tls_certificate", {}}, {"tls_key", {}}, {"tls_ca_file", {}}}};
+    for (auto& [key, value] : files) {
+        if (auto problem = get("sip", key, value)) {
+            return problem;
+        }
+    }
+    if (!listen) {
+        for (const auto& [key, value] : files) {
+            if (value) {
+                return issue(fmt::format("sip.{}", key),
+                             "set without sip.tls_listen: TLS is off unless tls_listen is set");
+            }
+        }
+        return std::nullopt;
+    }
+    if (auto problem = listen_url_problem(*listen)) {
+        return issue("sip.tls_listen", fmt::format("bad URL {}: {}", in_quotes(*listen), *problem));
+    }
+    if (!iequals(listen->substr(0, 5), "sips:") || listen->find(';') != std::string::npos) {
+        return issue("sip.tls_listen",
+                     fmt::format("{} is not sips:HOST[:PORT] (no parameters)", in_quotes(*listen)));
+    }
+    sip.tls_listen = std::move(*listen);
+    std::array<std::string*, 3> targets{&sip.tls_certificate, &sip.tls_key, &sip.tls_ca_file};
+    for (std::size_t i = 0; i < files.size(); ++i) {
+        const auto& [key, value] = files[i];
+        const std::string name = fmt::format("sip.{}", key);
+        if (!value && targets[i]->empty()) {
+            return issue(name, "required key missing: sip.tls_listen needs it");
+        }
+        std::filesystem::path file{value ? *value : *targets[i]};
+        if (file.empty()) {
+            return issue(name, "must not be empty");
+        }
+        // Relative to the config file, as secret_file.
+        if (file.is_relative()) {
+            file = std::filesystem::path{config_.path}.parent_path() / file;
+        }
+        const std::string shown = in_quotes(file.string());
+        FileRead read = read_regular_file(file.string(), max_config_bytes);
+        if (!read.contents) {
+            return issue(name, fmt::format("{}: {}", shown, read.problem));
+        }
+        if (read.contents->text.find("-----BEGIN ") == std::string::npos) {
+            return issue(name, fmt::format("{}: not a PEM file (no -----BEGIN line)", shown));
+        }
+        if (key == "tls_key" && (read.contents->mode & S_IROTH) != 0) {
+            return issue(name, fmt::format("{}: {}", shown, world_readable_what));
+        }
+        *targets[i] = file.string();
+    }
     return std::nullopt;
 }
 

@@ -46,8 +46,18 @@ struct XmppConfig {
 struct SipConfig {
     /// Required: the SIP domain XMPP users appear under.
     std::string domain;
-    /// Sofia URL sip:|sips: host[:port][;transport=...].
+    /// Sofia URL sip: host[:port][;transport=udp|tcp] (TLS: tls_listen).
     std::string listen = "sip:127.0.0.1:5080";
+    /// S4: where SIP over TLS listens, sips: host[:port]; empty: no TLS at all (TLS targets
+    /// of RFC 3263 are skipped and a sips: destination fails).
+    std::string tls_listen;
+    /// S4: PEM certificate chain the gateway presents (leaf first); absolute path. Required
+    /// with tls_listen.
+    std::string tls_certificate;
+    /// S4: PEM private key of tls_certificate; absolute path, not world-readable.
+    std::string tls_key;
+    /// S4: PEM file of the CAs trusted to sign a TLS peer's certificate; absolute path.
+    std::string tls_ca_file = "/etc/ssl/certs/ca-certificates.crt";
     /// Type of the XMPP messages made from SIP MESSAGEs: "chat" or "normal" (M7).
     std::string message_type = "chat";
     /// Largest message body carried either way, 1..1048576 bytes; past it 413 / policy-violation.

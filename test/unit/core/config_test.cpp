@@ -324,6 +324,25 @@ const std::vector<BadCase> bad_cases = {
     {"listen junk after IPv6", minimal + "listen = \"sip:[::1]x\"\n", "sip.listen", "bad URL"},
     {"listen transport sctp", minimal + "listen = \"sip:127.0.0.1;transport=sctp\"\n", "sip.listen",
      "transport \"sctp\" is not udp, tcp or tls"},
+    {"S4 listen name tls", minimal + "listen = \"sip:gw.example.com;transport=tls\"\n",
+     "sip.listen", "set sip.tls_listen"},
+    {"S4 listen sips tcp", minimal + "listen = \"sips:gw.example.com:5061;transport=tcp\"\n",
+     "sip.listen", "is TLS"},
+    {"S4 listen TLS upper case", minimal + "listen = \"sip:gw.example.com;Transport=TLS\"\n",
+     "sip.listen", "is TLS"},
+    {"S4 tls_listen without files", minimal + "tls_listen = \"sips:127.0.0.1:5061\"\n",
+     "sip.tls_certificate", "required key missing"},
+    {"S4 tls_listen sip:", minimal + "tls_listen = \"sip:127.0.0.1:5061\"\n", "sip.tls_listen",
+     "not sips:HOST[:PORT]"},
+    {"S4 tls_listen with a parameter",
+     minimal + "tls_listen = \"sips:127.0.0.1:5061;transport=tcp\"\n", "sip.tls_listen",
+     "not sips:HOST[:PORT]"},
+    {"S4 tls_listen bad host", minimal + "tls_listen = \"sips:exa mple:5061\"\n", "sip.tls_listen",
+     "bad URL"},
+    {"S4 tls_key without tls_listen", minimal + "tls_key = \"/etc/xsgw/key.pem\"\n", "sip.tls_key",
+     "set without sip.tls_listen"},
+    {"S4 tls_ca_file without tls_listen", minimal + "tls_ca_file = \"/etc/ssl/ca.pem\"\n",
+     "sip.tls_ca_file", "set without sip.tls_listen"},
     {"listen transport empty", minimal + "listen = \"sip:127.0.0.1;transport=\"\n", "sip.listen",
      "bad URL"},
     {"listen transport twice", minimal + "listen = \"sip:127.0.0.1;transport=tcp;transport=udp\"\n",
@@ -395,7 +414,7 @@ version_show_os = false
 
 [sip]
 domain = "xmpp-gw.example.com"
-listen = "sips:gw.example.com:5061;transport=tls"
+listen = "sip:gw.example.com:5060;transport=tcp"
 max_requests_per_source = 20
 burst_per_source = 30
 
@@ -495,7 +514,8 @@ TEST_CASE("config: every key set to a non-default value") {
     CHECK(config.xmpp.reconnect_max == std::chrono::milliseconds{100});
     CHECK_FALSE(config.xmpp.version_show_os);
     CHECK(config.sip.domain == "xmpp-gw.example.com");
-    CHECK(config.sip.listen == "sips:gw.example.com:5061;transport=tls");
+    CHECK(config.sip.listen == "sip:gw.example.com:5060;transport=tcp");
+    CHECK(config.sip.tls_listen.empty());
     CHECK(config.sip.max_requests_per_source == 20);
     CHECK(config.sip.burst_per_source == 30);
     CHECK(config.dns.servers == std::vector<std::string>{"127.0.0.53:53", "[::1]:5353"});
@@ -535,8 +555,6 @@ TEST_CASE("config: accepted values at the edges") {
         {"listen 0.0.0.0 udp", minimal + "listen = \"sip:0.0.0.0:5060;transport=udp\"\n"},
         {"listen IPv6 tcp", minimal + "listen = \"sip:[::1]:5080;transport=tcp\"\n"},
         {"listen IPv6 without port", minimal + "listen = \"sip:[::]\"\n"},
-        {"listen name tls", minimal + "listen = \"sip:gw.example.com;transport=tls\"\n"},
-        {"listen sips tcp", minimal + "listen = \"sips:gw.example.com:5061;transport=tcp\"\n"},
         {"listen upper case", minimal + "listen = \"SIP:gw.example.com;Transport=UDP\"\n"},
         {"dns servers empty", minimal + "[dns]\nservers = []\n"},
         {"dns table empty", minimal + "[dns]\n"},
@@ -848,4 +866,53 @@ TEST_CASE("config: etc/xsgw.toml is the local demo and documents every default")
     CHECK(with_file.xmpp.secret_source == secret.path());
     CHECK(with_file.dns.servers == std::vector<std::string>{"127.0.0.53:53"});
     CHECK(with_file.xmpp.allowed_domains == std::vector<std::string>{"xmpp.test"});
+}
+
+TEST_CASE("config: S4 tls_listen takes its PEM files, relative ones next to the config file") {
+    const std::string pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const TempFile cert(pem, 0644);
+    const TempFile key("-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n", 0600);
+    const TempFile ca(pem, 0644);
+    const auto with_tls = [&](const std::string& cert_path, const std::string& key_path,
+                              const std::string& ca_line) {
+        return minimal + "tls_listen = \"sips:127.0.0.1:5061\"\ntls_certificate = \"" + cert_path +
+               "\"\ntls_key = \"" + key_path + "\"\n" + ca_line;
+    };
+    const Config config = expect_config(
+        parse_config(with_tls(cert.path(), key.name(), "tls_ca_file = \"" + ca.path() + "\"\n"),
+                     "/tmp/xsgw.toml"));
+    CHECK(config.sip.tls_listen == "sips:127.0.0.1:5061");
+    CHECK(config.sip.tls_certificate == cert.path());
+    CHECK(config.sip.tls_key == key.path());
+    CHECK(config.sip.tls_ca_file == ca.path());
+
+    struct Bad {
+        std::string name;
+        std::string toml;
+        std::string key;
+        std::string what;
+    };
+    const TempFile open_key("-----BEGIN PRIVATE KEY-----\n", 0644);
+    const TempFile not_pem("hello\n", 0600);
+    const std::vector<Bad> bad = {
+        {"missing key file", with_tls(cert.path(), "/nonexistent/key.pem", ""), "sip.tls_key",
+         "cannot open"},
+        {"world-readable key", with_tls(cert.path(), open_key.path(), ""), "sip.tls_key",
+         "world-readable"},
+        {"certificate not PEM", with_tls(not_pem.path(), key.path(), ""), "sip.tls_certificate",
+         "not a PEM file"},
+        {"CA a folder", with_tls(cert.path(), key.path(), "tls_ca_file = \"/tmp\"\n"),
+         "sip.tls_ca_file", "not a regular file"},
+        {"CA empty", with_tls(cert.path(), key.path(), "tls_ca_file = \"\"\n"), "sip.tls_ca_file",
+         "must not be empty"},
+        {"no key",
+         minimal + "tls_listen = \"sips:127.0.0.1\"\ntls_certificate = \"" + cert.path() + "\"\n",
+         "sip.tls_key", "required key missing"},
+    };
+    for (const auto& b : bad) {
+        INFO("case: " << b.name);
+        const ConfigError error = expect_error(parse_config(b.toml, "/tmp/xsgw.toml"));
+        CHECK(error.key == b.key);
+        CHECK(error.what.find(b.what) != std::string::npos);
+    }
 }
