@@ -77,16 +77,27 @@ SenderVerdict check_sender_domain(const gloox::Tag& stanza,
     return SenderVerdict::ignore;
 }
 
+namespace {
+
+// S4: RFC 3263 picks TLS targets only when the user agent has TLS.
+dns::Resolver::Options resolver_options(const core::Config& config) {
+    dns::Resolver::Options options;
+    options.tls = !config.sip.tls_listen.empty();
+    return options;
+}
+
+} // namespace
+
 Gateway::Gateway(core::EventLoop& loop, const core::Config& config)
-    : loop_(loop), config_(config), link_(loop, config.xmpp), resolver_(loop, config.dns),
-      agent_(loop, config.sip), services_(config.xmpp.component,
-                                          xmpp::ServiceInfo{.name = "xsgw",
-                                                            .version = XSGW_VERSION,
-                                                            .show_os = config.xmpp.version_show_os,
-                                                            .admins = config.xmpp.admins},
-                                          [this](const std::string& prompt) {
-                                              return prompt_to_contact_jid(prompt, config_);
-                                          }),
+    : loop_(loop), config_(config), link_(loop, config.xmpp),
+      resolver_(loop, config.dns, resolver_options(config)), agent_(loop, config.sip),
+      services_(
+          config.xmpp.component,
+          xmpp::ServiceInfo{.name = "xsgw",
+                            .version = XSGW_VERSION,
+                            .show_os = config.xmpp.version_show_os,
+                            .admins = config.xmpp.admins},
+          [this](const std::string& prompt) { return prompt_to_contact_jid(prompt, config_); }),
       relay_(config_, link_, agent_, resolver_),
       presence_(loop, config_, link_, agent_, resolver_) {
     link_.set_stanza_handler([this](const gloox::Tag& stanza) { on_stanza(stanza); });

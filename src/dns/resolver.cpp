@@ -382,6 +382,7 @@ void Resolver::Impl::query_done(InFlight& flight, int status, const unsigned cha
 }
 
 void Resolver::Impl::start(SipDestination destination, Callback callback) {
+    if (!options.tls) destination.tls_usable = false;
     ++stats.resolutions;
     const uint64_t id = next_id++;
     procedures.emplace(id, Procedure{std::move(destination), {}, 0, std::move(callback)});

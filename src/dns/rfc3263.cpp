@@ -254,12 +254,14 @@ std::optional<Transport> naptr_transport(std::string_view service) {
     return std::nullopt;
 }
 
-std::vector<NaptrRecord> order_naptr(std::vector<NaptrRecord> records, bool secure) {
-    std::erase_if(records, [secure](const NaptrRecord& r) {
+std::vector<NaptrRecord> order_naptr(std::vector<NaptrRecord> records, bool secure,
+                                     bool tls_usable) {
+    std::erase_if(records, [secure, tls_usable](const NaptrRecord& r) {
         const auto transport = naptr_transport(r.service);
         // Flag "S": the replacement is an SRV name; other flags (and regexp rewriting)
         // are not part of RFC 3263's use of NAPTR.
-        return !transport || (secure && *transport != Transport::tls) || !iequals(r.flags, "s") ||
+        return !transport || (secure && *transport != Transport::tls) ||
+               (!tls_usable && *transport == Transport::tls) || !iequals(r.flags, "s") ||
                !r.regexp.empty() || is_root(r.replacement);
     });
     std::sort(records.begin(), records.end(), [](const NaptrRecord& x, const NaptrRecord& y) {
@@ -349,6 +351,11 @@ Step next_step(const SipDestination& destination, const Answers& answers,
     if (destination.secure && explicit_transport == Transport::tcp)
         explicit_transport = Transport::tls;
     const Transport default_transport = destination.secure ? Transport::tls : Transport::udp;
+    if (!destination.tls_usable && (destination.secure || explicit_transport == Transport::tls))
+        return done(
+            failed(Failure::not_found, fmt::format("{}: needs TLS, which the gateway does not have "
+                                                   "(sip.tls_listen is not set)",
+                                                   host)));
 
     if (is_numeric_host(host)) {
         const Transport t = explicit_transport.value_or(default_transport);
@@ -383,7 +390,8 @@ Step next_step(const SipDestination& destination, const Answers& answers,
         return done(failed(Failure::unreachable, describe_error(naptr_query, *naptr)));
 
     std::vector<NaptrRecord> usable;
-    if (naptr->status == AnswerStatus::ok) usable = order_naptr(naptr->naptr, destination.secure);
+    if (naptr->status == AnswerStatus::ok)
+        usable = order_naptr(naptr->naptr, destination.secure, destination.tls_usable);
     if (!usable.empty()) {
         std::vector<Service> services;
         services.reserve(usable.size());
@@ -394,9 +402,10 @@ Step next_step(const SipDestination& destination, const Answers& answers,
                                 fmt::format("NAPTR of {}", host));
     }
 
-    const std::vector<Transport> wanted =
+    std::vector<Transport> wanted =
         destination.secure ? std::vector<Transport>{Transport::tls}
                            : std::vector<Transport>{Transport::tls, Transport::tcp, Transport::udp};
+    if (!destination.tls_usable) std::erase(wanted, Transport::tls);
     std::vector<Service> services;
     services.reserve(wanted.size());
     for (Transport t : wanted)

@@ -33,6 +33,8 @@ struct ResolverOptions {
     int tries = 2;
     /// SRV weighted selection; empty: a std::mt19937 seeded from std::random_device.
     UniformRandom random;
+    /// S4: whether the gateway can use TLS; false sets every destination's tls_usable to false.
+    bool tls = true;
     /// Cache clock; empty: std::chrono::steady_clock::now. Tests advance time with it.
     std::function<std::chrono::steady_clock::time_point()> clock;
 };

@@ -42,6 +42,9 @@ struct SipDestination {
     std::optional<Transport> transport;
     /// True for a sips: URI: only TLS targets qualify.
     bool secure = false;
+    /// False when the gateway has no TLS (S4: no sip.tls_listen): TLS records are skipped, and
+    /// a sips: URI or transport=tls fails as not_found.
+    bool tls_usable = true;
 };
 
 /// Why a resolution produced no target.
@@ -140,7 +143,9 @@ std::optional<Transport> naptr_transport(std::string_view service);
 /// Keeps the records a client may use and sorts them by order, then preference
 /// (RFC 3403 §4.1; ties: tls, tcp, udp, then replacement). Kept: flag "S", empty regexp,
 /// non-empty replacement, a supported service, and for a sips: URI only SIPS+D2T.
-std::vector<NaptrRecord> order_naptr(std::vector<NaptrRecord> records, bool secure);
+/// Without tls_usable SIPS+D2T records are dropped too.
+std::vector<NaptrRecord> order_naptr(std::vector<NaptrRecord> records, bool secure,
+                                     bool tls_usable = true);
 
 /// Orders records by priority ascending and, within a priority, by RFC 2782's weighted random
 /// selection (weight 0 first in the running sum, random number in [0, sum]). Records of one

@@ -250,6 +250,49 @@ TEST_CASE("D1 a sips: URI uses only SIPS+D2T records") {
           std::vector<Target>{target("192.0.2.3", 5061, tls, "s.example.com", "example.com")});
 }
 
+// S4: without TLS of its own the gateway picks no TLS target and refuses what needs one.
+SipDestination without_tls(SipDestination d) {
+    d.tls_usable = false;
+    return d;
+}
+
+TEST_CASE("S4 D1 without TLS: SIPS+D2T records are skipped, the rest keep their order") {
+    const Run r = run(without_tls(sip("example.com")), full_zone());
+    REQUIRE(r.rounds.size() == 3);
+    CHECK(r.rounds[1] == std::vector<Query>{{"_sip._tcp.example.com", RecordType::srv},
+                                            {"_sip._udp.example.com", RecordType::srv}});
+    CHECK(show(r.result.targets) == "192.0.2.2:5060/tcp(t.example.com) "
+                                    "192.0.2.1:5060/udp(u.example.com) ");
+    CHECK(order_naptr({sip_naptr(10, 10, "SIPS+D2T", "_sips._tcp.example.com")}, false, false)
+              .empty());
+    CHECK(order_naptr({sip_naptr(10, 10, "SIPS+D2T", "_sips._tcp.example.com")}, false, true)
+              .size() == 1);
+}
+
+TEST_CASE("S4 D2 without TLS and without NAPTR: no _sips._tcp query") {
+    Zone z = full_zone();
+    z.erase({"example.com", RecordType::naptr});
+    const Run r = run(without_tls(sip("example.com")), z);
+    CHECK(r.rounds.at(1) == std::vector<Query>{{"_sip._tcp.example.com", RecordType::srv},
+                                               {"_sip._udp.example.com", RecordType::srv}});
+    CHECK(show(r.result.targets) == "192.0.2.2:5060/tcp(t.example.com) "
+                                    "192.0.2.1:5060/udp(u.example.com) ");
+}
+
+TEST_CASE("S4 D3 without TLS: a sips: URI or transport=tls fails without DNS") {
+    for (const auto& d : {sips("example.com"), sip("example.com", {}, tls), sips("192.0.2.9"),
+                          sip("192.0.2.9", 5061, tls)}) {
+        CAPTURE(d.host);
+        const Run r = run(without_tls(d), full_zone());
+        CHECK(r.rounds.empty());
+        CHECK(r.result.failure == Failure::not_found);
+        CHECK(r.result.reason.find("needs TLS, which the gateway does not have") !=
+              std::string::npos);
+    }
+    // With TLS the same destinations resolve.
+    CHECK(run(sips("example.com"), full_zone()).result.targets.size() == 1);
+}
+
 TEST_CASE("D1 the domain's name is matched without case or trailing dot") {
     const Run r = run(sip("Example.COM."), full_zone());
     CHECK(r.rounds.at(0) == std::vector<Query>{{"example.com", RecordType::naptr}});
