@@ -19,7 +19,7 @@ dns::SipDestination destination_of(const address::SipUri& uri) {
 }
 
 sip::NextHop hop_from(const dns::Target& t) {
-    return {t.address, t.port, std::string(dns::to_string(t.transport)), t.host};
+    return {t.address, t.port, std::string(dns::to_string(t.transport)), t.host, t.domain};
 }
 
 std::vector<sip::NextHop> hops_from(const dns::Resolution& resolution) {

@@ -41,6 +41,7 @@ struct UserAgent::Subscriber : Magic {
     bool ending = false;                  ///< unsubscribe sent: only its answer is awaited
     bool notified = false;                ///< a NOTIFY came
     std::unique_ptr<core::Timer> timer_n; ///< waits for the first NOTIFY
+    std::string refusal;                  ///< why the last TLS hop was skipped (S4)
 };
 
 struct UserAgent::Watcher : Magic {
@@ -69,6 +70,7 @@ struct UserAgent::Publisher : Magic {
     nua_handle_t* nh = nullptr;
     bool published = false; ///< a 2xx came: no more fail-over
     bool ending = false;
+    std::string refusal; ///< why the last TLS hop was skipped (S4)
 };
 
 namespace detail {
@@ -98,10 +100,14 @@ private:
     su_home_t home_[1] = {};
 };
 
+// The next hop as Sofia's proxy URL. Over TLS the URL's host is the domain the certificate
+// must name (Sofia checks the peer against it) and maddr the address it connects to.
 inline std::string hop_url(const NextHop& hop) {
     const bool v6 = hop.address.find(':') != std::string::npos;
-    return fmt::format("sip:{}{}{}:{};transport={}", v6 ? "[" : "", hop.address, v6 ? "]" : "",
-                       hop.port, hop.transport);
+    const std::string address = v6 ? "[" + hop.address + "]" : hop.address;
+    if (hop.transport == "tls" && !hop.domain.empty() && hop.domain != hop.address)
+        return fmt::format("sip:{}:{};maddr={};transport=tls", hop.domain, hop.port, address);
+    return fmt::format("sip:{}:{};transport={}", address, hop.port, hop.transport);
 }
 
 // D5: these outcomes say nothing about the recipient, only about this hop.

@@ -70,6 +70,16 @@ SubscriptionId UserAgent::subscribe(const OutgoingSubscribe& request, std::vecto
 }
 
 bool UserAgent::start_subscriber(Subscriber& s) {
+    // S4: as for MESSAGE, a TLS hop waits for its peer to prove the name; refused ones are skipped.
+    while (s.next_hop < s.hops.size()) {
+        const auto gate = gate_hop(
+            s.hops[s.next_hop], [this, id = s.id] { resume_subscriber(id); }, s.refusal);
+        if (gate == HopGate::wait) return true;
+        if (gate == HopGate::go) break;
+        spdlog::warn("sip: SUBSCRIBE {} -> {} not sent via {}: {}", s.request.from,
+                     s.request.request_uri, s.hops[s.next_hop].host, s.refusal);
+        ++s.next_hop;
+    }
     if (s.next_hop >= s.hops.size()) return false;
     const NextHop& hop = s.hops[s.next_hop++];
     const std::string proxy = detail::hop_url(hop);
@@ -85,6 +95,14 @@ bool UserAgent::start_subscriber(Subscriber& s) {
     nua_subscribe(s.nh, NUTAG_URL(s.request.request_uri.c_str()), SIPTAG_EVENT_STR(event_presence),
                   SIPTAG_ACCEPT_STR(accept_pidf), SIPTAG_EXPIRES_STR(expires.c_str()), TAG_END());
     return true;
+}
+
+void UserAgent::resume_subscriber(std::uint64_t id) {
+    const auto it = subscribers_.find(id);
+    if (it == subscribers_.end() || stopping_ || shut_down_) return;
+    Subscriber& s = *it->second;
+    if (s.ending || s.nh != nullptr) return;
+    if (!start_subscriber(s)) end_subscriber(s, 503, s.refusal, "", std::nullopt);
 }
 
 void UserAgent::unsubscribe(SubscriptionId id) {
@@ -412,6 +430,15 @@ SubscriptionId UserAgent::publish(const std::string& aor, const std::string& con
 }
 
 bool UserAgent::start_publisher(Publisher& p) {
+    while (p.next_hop < p.hops.size()) {
+        const auto gate = gate_hop(
+            p.hops[p.next_hop], [this, id = p.id] { resume_publisher(id); }, p.refusal);
+        if (gate == HopGate::wait) return true;
+        if (gate == HopGate::go) break;
+        spdlog::warn("sip: PUBLISH {} not sent via {}: {}", p.aor, p.hops[p.next_hop].host,
+                     p.refusal);
+        ++p.next_hop;
+    }
     if (p.next_hop >= p.hops.size()) return false;
     const NextHop& hop = p.hops[p.next_hop++];
     const std::string proxy = detail::hop_url(hop);
@@ -428,6 +455,16 @@ bool UserAgent::start_publisher(Publisher& p) {
     return true;
 }
 
+void UserAgent::resume_publisher(std::uint64_t id) {
+    const auto it = publishers_.find(id);
+    if (it == publishers_.end() || stopping_ || shut_down_) return;
+    Publisher& p = *it->second;
+    if (p.ending || p.nh != nullptr) return;
+    if (!start_publisher(p))
+        spdlog::warn("sip: PUBLISH {}: no next hop left ({}); the next update tries again", p.aor,
+                     p.refusal);
+}
+
 void UserAgent::republish(SubscriptionId id, const std::string& content_type,
                           const std::string& body) {
     auto it = publishers_.find(id);
@@ -435,6 +472,14 @@ void UserAgent::republish(SubscriptionId id, const std::string& content_type,
     Publisher& p = *it->second;
     p.content_type = content_type;
     p.body = body;
+    if (p.nh == nullptr) {
+        // No handle yet (a TLS check runs) or no hop was usable: start again from the first.
+        if (p.next_hop >= p.hops.size()) {
+            p.next_hop = 0;
+            (void)start_publisher(p);
+        }
+        return;
+    }
     const std::string expires = std::to_string(p.expires.count());
     nua_publish(p.nh, SIPTAG_EVENT_STR(event_presence),
                 SIPTAG_CONTENT_TYPE_STR(p.content_type.c_str()), SIPTAG_PAYLOAD_STR(p.body.c_str()),
@@ -447,7 +492,7 @@ void UserAgent::unpublish(SubscriptionId id) {
     Publisher& p = *it->second;
     p.ending = true;
     if (!p.published || shut_down_) {
-        nua_handle_destroy(p.nh);
+        if (p.nh != nullptr) nua_handle_destroy(p.nh);
         publishers_.erase(it);
         return;
     }

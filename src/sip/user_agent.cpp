@@ -2,12 +2,14 @@
 
 #include "handles.hpp"
 #include "incoming.hpp"
+#include "tls.hpp"
 #include "xsgw_build.hpp"
 
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cmath>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <netinet/in.h>
 #include <random>
 #include <sofia-sip/msg_addr.h>
@@ -220,16 +222,44 @@ UserAgent::UserAgent(core::EventLoop& loop, const core::SipConfig& config)
     for (auto& word : call_id_key_)
         word = (std::uint64_t{random()} << 32) ^ random();
     const std::string agent = std::string("xsgw/") + XSGW_VERSION;
+    // S4: Sofia reads the TLS files from a folder while nua_create runs; it is removed after.
+    std::optional<detail::TlsFolder> tls_folder;
+    const bool tls = !config_.tls_listen.empty();
+    if (tls) {
+        const detail::CertificateSummary cert = detail::check_tls_files(config_);
+        spdlog::info("sip: TLS certificate {} names {} (expires {}); {} trusted CA certificates "
+                     "from {}",
+                     config_.tls_certificate, fmt::join(cert.names, ", "), cert.not_after,
+                     cert.trusted_cas, config_.tls_ca_file);
+        if (!cert.names_domain)
+            spdlog::warn("sip: the TLS certificate does not name sip.domain {}: SIP servers that "
+                         "check it (RFC 5922) refuse the gateway's TLS connections",
+                         config_.domain);
+        tls_folder.emplace(config_);
+        tls_verifier_ = std::make_unique<detail::TlsVerifier>(loop_, config_.tls_ca_file);
+    }
     nua_ = nua_create(
         loop_.root(), &nua_trampoline, this, NUTAG_URL(config_.listen.c_str()),
+        TAG_IF(tls, NUTAG_SIPS_URL(config_.tls_listen.c_str())),
+        TAG_IF(tls, TPTAG_CERTIFICATE(tls ? tls_folder->path().c_str() : nullptr)),
+        // Every outgoing TLS connection: a chain to a trusted CA, in date, and the peer's
+        // certificate names the host it was sought for (the URI's domain, RFC 5922 §4).
+        // Incoming connections are not asked for a certificate (SIP user agents have none).
+        TAG_IF(tls, TPTAG_TLS_VERIFY_POLICY(TPTLS_VERIFY_SUBJECTS_OUT)),
+        TAG_IF(tls, TPTAG_TLS_VERIFY_DEPTH(9)), TAG_IF(tls, TPTAG_TLS_VERIFY_DATE(1)),
         NUTAG_APPL_METHOD("MESSAGE"), NUTAG_APPL_METHOD("SUBSCRIBE"),
         NUTAG_ALLOW_EVENTS("presence"), SIPTAG_ALLOW_STR("MESSAGE, OPTIONS, SUBSCRIBE, NOTIFY"),
         // Bursts of responses must not overflow the default ~200 KiB buffer.
         TPTAG_UDP_RMEM(4 * 1024 * 1024), TPTAG_UDP_WMEM(1024 * 1024), NUTAG_MEDIA_ENABLE(0),
         NUTAG_ENABLEMESSAGE(1), SIPTAG_USER_AGENT_STR(agent.c_str()), TAG_END());
     if (nua_ == nullptr)
-        throw std::runtime_error(fmt::format("cannot listen for SIP on {}", config_.listen));
-    spdlog::info("sip: listening on {}", config_.listen);
+        throw std::runtime_error(tls ? fmt::format("cannot listen for SIP on {} and {}",
+                                                   config_.listen, config_.tls_listen)
+                                     : fmt::format("cannot listen for SIP on {}", config_.listen));
+    if (tls)
+        spdlog::info("sip: listening on {} and, TLS, on {}", config_.listen, config_.tls_listen);
+    else
+        spdlog::info("sip: listening on {}", config_.listen);
 }
 
 UserAgent::~UserAgent() {
@@ -424,7 +454,8 @@ bool UserAgent::send_message(OutgoingMessage message, std::vector<NextHop> hops,
     }
     auto& queue = queues_[recipient];
     ++total_queued_;
-    queue.push_back(Pending{std::move(message), std::move(hops), 0, std::move(done), {}});
+    queue.push_back(
+        Pending{std::move(message), std::move(hops), 0, std::move(done), {}, ++next_serial_});
     // M10: one MESSAGE in flight per recipient; the rest wait in order.
     if (queue.size() == 1) try_hop(recipient);
     return true;
@@ -441,8 +472,44 @@ std::string UserAgent::fresh_call_id() {
     return id;
 }
 
+UserAgent::HopGate UserAgent::gate_hop(const NextHop& hop, std::function<void()> resume,
+                                       std::string& refusal) {
+    if (hop.transport != "tls") return HopGate::go;
+    if (!tls_verifier_) {
+        refusal = "TLS is not configured (sip.tls_listen)";
+        return HopGate::refused;
+    }
+    if (const auto verdict = tls_verifier_->known(hop)) {
+        if (!*verdict) return HopGate::go;
+        refusal =
+            fmt::format("TLS peer {} refused: {}", detail::TlsVerifier::identity(hop), **verdict);
+        return HopGate::refused;
+    }
+    tls_verifier_->check(hop, std::move(resume));
+    return HopGate::wait;
+}
+
 void UserAgent::try_hop(const std::string& recipient) {
     auto& pending = queues_[recipient].front();
+    // S4: a TLS hop is used once its peer proved the name; a refused one is skipped (D5).
+    while (pending.next_hop < pending.hops.size()) {
+        std::string refusal;
+        const auto gate = gate_hop(
+            pending.hops[pending.next_hop],
+            [this, recipient, serial = pending.serial] {
+                const auto it = queues_.find(recipient);
+                if (it != queues_.end() && !it->second.empty() &&
+                    it->second.front().serial == serial)
+                    try_hop(recipient);
+            },
+            refusal);
+        if (gate == HopGate::wait) return;
+        if (gate == HopGate::go) break;
+        spdlog::warn("sip: MESSAGE {} -> {} not sent via {}: {}", pending.message.from,
+                     pending.message.request_uri, pending.hops[pending.next_hop].host, refusal);
+        ++pending.next_hop;
+        pending.result = {503, refusal, pending.result.targets_tried + 1, std::nullopt};
+    }
     if (pending.next_hop >= pending.hops.size()) {
         if (pending.result.status == 0)
             pending.result = {503, "No reachable next hop", 0, std::nullopt};

@@ -22,12 +22,19 @@ struct nua_handle_s;
 
 namespace xsgw::sip {
 
+namespace detail {
+class TlsVerifier;
+} // namespace detail
+
 /// A numeric next hop: the UA never asks a resolver of its own.
 struct NextHop {
     std::string address; ///< IPv4 or IPv6 literal (no brackets)
     std::uint16_t port = 5060;
     std::string transport = "udp"; ///< udp, tcp or tls
     std::string host;              ///< the name it came from, for logs
+    /// The SIP URI's host: the name a TLS peer's certificate must hold (RFC 5922 §4);
+    /// empty: the address.
+    std::string domain;
 };
 
 /// A MESSAGE to send (RFC 3428), out of any dialog.
@@ -350,7 +357,17 @@ private:
         std::size_t next_hop = 0;
         SendCallback done;
         SendResult result;
+        std::uint64_t serial = 0; ///< tells a resumed TLS check whose turn it was
     };
+    /// S4: whether a next hop may be used now.
+    enum class HopGate {
+        go,      ///< not TLS, or its peer proved the name
+        wait,    ///< a TLS check runs; resume is called when it ends
+        refused, ///< its peer did not prove the name (refusal says why)
+    };
+    HopGate gate_hop(const NextHop& hop, std::function<void()> resume, std::string& refusal);
+    void resume_subscriber(std::uint64_t id);
+    void resume_publisher(std::uint64_t id);
     struct Magic;      // what every handle's magic points to: its kind
     struct Attempt;    // one MESSAGE transaction
     struct Subscriber; // one subscription of ours
@@ -388,6 +405,8 @@ private:
     bool over_rate_limit(nua_handle_s* nh, const char* method);
 
     core::EventLoop& loop_;
+    std::unique_ptr<detail::TlsVerifier> tls_verifier_; ///< S4; none without sip.tls_listen
+    std::uint64_t next_serial_ = 0;
     core::SipConfig config_;
     nua_s* nua_ = nullptr;
     bool shut_down_ = false;

@@ -337,11 +337,11 @@ TEST_CASE("S5 NOTIFYs in our subscription are not limited; a second new SUBSCRIB
     // (nua may try it again after Retry-After on its own; the refusal is counted).
     const OutgoingSubscribe request{"sip:bob@example.test", "sip:alice*xmpp.test@sip.test", 600s};
     const OutgoingSubscribe other{"sip:carol@example.test", "sip:alice*xmpp.test@sip.test", 600s};
-    const auto id = gateway.subscribe(request, {NextHop{"127.0.0.1", 25404, "udp", "peer"}},
+    const auto id = gateway.subscribe(request, {NextHop{"127.0.0.1", 25404, "udp", "peer", {}}},
                                       {[&](const NotifyInfo& n) { notifies.push_back(n); },
                                        [&](const SubscriptionEnd& e) { end = e; }});
     const auto second =
-        gateway.subscribe(other, {NextHop{"127.0.0.1", 25404, "udp", "peer"}},
+        gateway.subscribe(other, {NextHop{"127.0.0.1", 25404, "udp", "peer", {}}},
                           {[](const NotifyInfo&) {}, [](const SubscriptionEnd&) {}});
     REQUIRE(id != 0);
     REQUIRE(second != 0);

@@ -69,8 +69,8 @@ TEST_CASE("P6 P9 shutdown ends more subscriptions and watchers than its window, 
     UserAgent gateway(loop, listen_on(25091));
     Accepting peer_notifier(peer);
     Accepting gateway_notifier(gateway);
-    const std::vector<NextHop> to_peer{{"127.0.0.1", 25092, "udp", "peer"}};
-    const std::vector<NextHop> to_gateway{{"127.0.0.1", 25091, "udp", "gateway"}};
+    const std::vector<NextHop> to_peer{{"127.0.0.1", 25092, "udp", "peer", {}}};
+    const std::vector<NextHop> to_gateway{{"127.0.0.1", 25091, "udp", "gateway", {}}};
     int notified = 0;
     for (int i = 0; i < n; ++i) {
         // The gateway watches peer contacts; peer users watch gateway users.
@@ -137,7 +137,7 @@ TEST_CASE("P9 shutdown ends a watcher the bridge left with NOTIFY terminated;rea
     UserAgent gateway(loop, listen_on(25093));
     Accepting gateway_notifier(gateway);
     REQUIRE(peer.subscribe({user("u", 1), user("w", 1), 600s},
-                           {NextHop{"127.0.0.1", 25093, "udp", "gateway"}},
+                           {NextHop{"127.0.0.1", 25093, "udp", "gateway", {}}},
                            {[&](const NotifyInfo& info) { story.notifies.push_back(info); },
                             [&](const SubscriptionEnd& e) { story.end = e; }}) != 0);
     REQUIRE(loop.run_until([&] { return !story.notifies.empty(); }, 5s));

@@ -79,8 +79,8 @@ TEST_CASE("P1 P2 P8 subscribe: pending, then active with a body, then the watche
     UserAgent gateway(loop, listen_on(25071));
     UserAgent peer(loop, listen_on(25072));
     Notifier notifier(peer);
-    const auto id = gateway.subscribe(to_bob(600s), {NextHop{"127.0.0.1", 25072, "udp", "peer"}},
-                                      w.callbacks());
+    const auto id = gateway.subscribe(
+        to_bob(600s), {NextHop{"127.0.0.1", 25072, "udp", "peer", {}}}, w.callbacks());
     REQUIRE(id != 0);
     REQUIRE(loop.run_until([&] { return !w.notifies.empty(); }, 5s));
     REQUIRE(notifier.requests.size() == 1);
@@ -118,7 +118,7 @@ TEST_CASE("P4 a refusal ends the subscription with its status") {
     UserAgent gateway(loop, listen_on(25073));
     UserAgent peer(loop, listen_on(25074));
     Notifier notifier(peer, 403);
-    REQUIRE(gateway.subscribe(to_bob(600s), {NextHop{"127.0.0.1", 25074, "udp", "peer"}},
+    REQUIRE(gateway.subscribe(to_bob(600s), {NextHop{"127.0.0.1", 25074, "udp", "peer", {}}},
                               w.callbacks()) != 0);
     REQUIRE(loop.run_until([&] { return w.end.has_value(); }, 5s));
     CHECK(w.end->status == 403);
@@ -133,7 +133,7 @@ TEST_CASE("P8 P9 the notifier ends a watcher with a reason; the subscriber hears
     UserAgent gateway(loop, listen_on(25075));
     UserAgent peer(loop, listen_on(25076));
     Notifier notifier(peer);
-    REQUIRE(gateway.subscribe(to_bob(600s), {NextHop{"127.0.0.1", 25076, "udp", "peer"}},
+    REQUIRE(gateway.subscribe(to_bob(600s), {NextHop{"127.0.0.1", 25076, "udp", "peer", {}}},
                               w.callbacks()) != 0);
     REQUIRE(loop.run_until([&] { return !w.notifies.empty(); }, 5s));
     REQUIRE(peer.notify(notifier.watchers.at(0), SubState::terminated, "rejected", "", ""));
@@ -153,7 +153,7 @@ TEST_CASE("P7 a fetch (Expires: 0) gets one terminated NOTIFY with the state, th
     UserAgent gateway(loop, listen_on(25077));
     UserAgent peer(loop, listen_on(25078));
     Notifier notifier(peer);
-    REQUIRE(gateway.subscribe(to_bob(0s), {NextHop{"127.0.0.1", 25078, "udp", "peer"}},
+    REQUIRE(gateway.subscribe(to_bob(0s), {NextHop{"127.0.0.1", 25078, "udp", "peer", {}}},
                               w.callbacks()) != 0);
     REQUIRE(loop.run_until([&] { return w.end.has_value(); }, 5s));
     REQUIRE(w.notifies.size() == 1);
@@ -169,7 +169,7 @@ TEST_CASE("P4 terminated;reason=deactivated: the subscription is made again, not
     UserAgent gateway(loop, listen_on(25085));
     UserAgent peer(loop, listen_on(25086));
     Notifier notifier(peer);
-    REQUIRE(gateway.subscribe(to_bob(600s), {NextHop{"127.0.0.1", 25086, "udp", "peer"}},
+    REQUIRE(gateway.subscribe(to_bob(600s), {NextHop{"127.0.0.1", 25086, "udp", "peer", {}}},
                               w.callbacks()) != 0);
     REQUIRE(loop.run_until([&] { return !w.notifies.empty(); }, 5s));
     REQUIRE(peer.notify(notifier.watchers.at(0), SubState::terminated, "deactivated", "", ""));
@@ -198,7 +198,7 @@ TEST_CASE("P5 Timer N: a 2xx without a NOTIFY ends the subscription with 408") {
         d.expires = in.expires.value_or(600s); // and never a NOTIFY
         return d;
     });
-    REQUIRE(gateway.subscribe(to_bob(600s), {NextHop{"127.0.0.1", 25084, "udp", "peer"}},
+    REQUIRE(gateway.subscribe(to_bob(600s), {NextHop{"127.0.0.1", 25084, "udp", "peer", {}}},
                               w.callbacks()) != 0);
     REQUIRE(loop.run_until([&] { return w.end.has_value(); }, 5s));
     CHECK(asked == 1);
@@ -214,8 +214,8 @@ TEST_CASE("D5 a subscription fails over to the next hop") {
     UserAgent peer(loop, listen_on(25082));
     Notifier notifier(peer);
     REQUIRE(gateway.subscribe(to_bob(600s),
-                              {NextHop{"127.0.0.1", 25089, "tcp", "dead"},
-                               NextHop{"127.0.0.1", 25082, "udp", "peer"}},
+                              {NextHop{"127.0.0.1", 25089, "tcp", "dead", {}},
+                               NextHop{"127.0.0.1", 25082, "udp", "peer", {}}},
                               w.callbacks()) != 0);
     REQUIRE(loop.run_until([&] { return !w.notifies.empty(); }, 10s));
     CHECK(notifier.requests.size() == 1);

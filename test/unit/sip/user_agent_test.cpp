@@ -43,7 +43,7 @@ TEST_CASE("M1 a MESSAGE goes out to the given next hop and comes in whole") {
     m.subject = "greetings";
     m.content_language = "fr";
     std::optional<SendResult> result;
-    (void)sender.send_message(m, {NextHop{"127.0.0.1", 25062, "udp", "receiver"}},
+    (void)sender.send_message(m, {NextHop{"127.0.0.1", 25062, "udp", "receiver", {}}},
                               [&](const SendResult& r) { result = r; });
     REQUIRE(loop.run_until([&] { return result.has_value(); }, 5s));
     CHECK(result->status == 202);
@@ -72,7 +72,7 @@ TEST_CASE("M8 a Call-ID given (from a thread) is the one sent; each MESSAGE has 
     threaded.call_id = "thread-7@sip.test";
     int answered = 0;
     for (const auto& m : {threaded, message("two"), message("three")}) {
-        (void)sender.send_message(m, {NextHop{"127.0.0.1", 25062, "udp", "receiver"}},
+        (void)sender.send_message(m, {NextHop{"127.0.0.1", 25062, "udp", "receiver", {}}},
                                   [&](const SendResult&) { ++answered; });
     }
     REQUIRE(loop.run_until([&] { return answered == 3; }, 5s));
@@ -96,10 +96,10 @@ TEST_CASE("D5 a dead first hop is skipped; the sender hears only the last outcom
     m.request_uri = "sip:bob@example.test";
     std::optional<SendResult> result;
     // Nothing listens on TCP 25069: connection refused, then the next hop.
-    (void)sender.send_message(
-        m,
-        {NextHop{"127.0.0.1", 25069, "tcp", "dead"}, NextHop{"127.0.0.1", 25064, "udp", "alive"}},
-        [&](const SendResult& r) { result = r; });
+    (void)sender.send_message(m,
+                              {NextHop{"127.0.0.1", 25069, "tcp", "dead", {}},
+                               NextHop{"127.0.0.1", 25064, "udp", "alive", {}}},
+                              [&](const SendResult& r) { result = r; });
     REQUIRE(loop.run_until([&] { return result.has_value(); }, 10s));
     CHECK(result->status == 200);
     CHECK(result->targets_tried == 2);
@@ -110,10 +110,10 @@ TEST_CASE("D5 when every hop fails the sender gets the last failure") {
     EventLoop loop;
     UserAgent sender(loop, listen_on(25065));
     std::optional<SendResult> result;
-    (void)sender.send_message(
-        message("nobody home"),
-        {NextHop{"127.0.0.1", 25068, "tcp", "dead1"}, NextHop{"127.0.0.1", 25067, "tcp", "dead2"}},
-        [&](const SendResult& r) { result = r; });
+    (void)sender.send_message(message("nobody home"),
+                              {NextHop{"127.0.0.1", 25068, "tcp", "dead1", {}},
+                               NextHop{"127.0.0.1", 25067, "tcp", "dead2", {}}},
+                              [&](const SendResult& r) { result = r; });
     REQUIRE(loop.run_until([&] { return result.has_value(); }, 10s));
     CHECK(result->status == 503);
     CHECK(result->targets_tried == 2);
@@ -131,7 +131,7 @@ TEST_CASE("M10 messages to one recipient leave in order, one at a time") {
     std::vector<int> statuses;
     for (int i = 0; i < 5; ++i) {
         auto m = message("n" + std::to_string(i));
-        (void)sender.send_message(m, {NextHop{"127.0.0.1", 25071, "udp", "r"}},
+        (void)sender.send_message(m, {NextHop{"127.0.0.1", 25071, "udp", "r", {}}},
                                   [&](const SendResult& r) { statuses.push_back(r.status); });
     }
     CHECK(sender.queued() == 5); // one in flight, four waiting behind it
@@ -146,7 +146,7 @@ TEST_CASE("sip: a request the handler leaves unanswered gets 500, never silence"
     UserAgent receiver(loop, listen_on(25073));
     receiver.set_message_handler([](const IncomingMessage&, Reply&) {});
     std::optional<SendResult> result;
-    (void)sender.send_message(message("x"), {NextHop{"127.0.0.1", 25073, "udp", "r"}},
+    (void)sender.send_message(message("x"), {NextHop{"127.0.0.1", 25073, "udp", "r", {}}},
                               [&](const SendResult& r) { result = r; });
     REQUIRE(loop.run_until([&] { return result.has_value(); }, 5s));
     CHECK(result->status == 500);
@@ -164,7 +164,7 @@ TEST_CASE("S5 past the queue bounds a MESSAGE is refused at once, and the queue 
         auto m = message("q");
         m.request_uri = uri;
         m.to = uri;
-        return sender.send_message(m, {NextHop{"127.0.0.1", 25075, "udp", "r"}},
+        return sender.send_message(m, {NextHop{"127.0.0.1", 25075, "udp", "r", {}}},
                                    [&](const SendResult&) { ++done; });
     };
     // One in flight plus two waiting for bob; the fourth to bob is refused.
@@ -198,7 +198,7 @@ TEST_CASE("M1 M10 a handle kept between MESSAGEs: each sender's own From, no dia
         auto m = message("hi");
         m.from = from;
         std::optional<SendResult> result;
-        (void)sender.send_message(m, {NextHop{"127.0.0.1", 25062, "udp", "receiver"}},
+        (void)sender.send_message(m, {NextHop{"127.0.0.1", 25062, "udp", "receiver", {}}},
                                   [&](const SendResult& r) { result = r; });
         REQUIRE(loop.run_until([&] { return result.has_value(); }, 5s));
         CHECK(result->status == 200);

@@ -1,0 +1,110 @@
+// S4: the TLS files of [sip], checked with OpenSSL and laid out the way Sofia-SIP 1.12 reads
+// them (a folder with agent.pem = key + chain and cafile.pem; it has no tags for the files).
+#pragma once
+
+#include "xsgw/core/config.hpp"
+#include "xsgw/sip/user_agent.hpp"
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace xsgw::sip::detail {
+
+/// What the gateway's certificate says, for the start-up log line.
+struct CertificateSummary {
+    std::vector<std::string> names; ///< subjectAltName DNS entries, else the CN
+    std::string not_after;          ///< expiry, as OpenSSL prints it
+    bool names_domain = false;      ///< one of names matches sip.domain (RFC 6125 rules)
+    int trusted_cas = 0;            ///< certificates in tls_ca_file
+};
+
+/// Loads tls_certificate, tls_key and tls_ca_file; throws std::runtime_error with the file
+/// and the reason when one does not load, the key does not match the certificate, the
+/// certificate has expired or the CA file holds no certificate.
+CertificateSummary check_tls_files(const core::SipConfig& config);
+
+/// A private folder (0700) holding agent.pem (key, then certificate chain; 0600) and
+/// cafile.pem, removed by the destructor. Sofia reads both when the user agent starts.
+class TlsFolder {
+public:
+    /// Under $RUNTIME_DIRECTORY (systemd) or $TMPDIR or /tmp; throws std::runtime_error.
+    explicit TlsFolder(const core::SipConfig& config);
+    TlsFolder(const TlsFolder&) = delete;
+    TlsFolder& operator=(const TlsFolder&) = delete;
+    TlsFolder(TlsFolder&&) = delete;
+    TlsFolder& operator=(TlsFolder&&) = delete;
+    ~TlsFolder();
+
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+} // namespace xsgw::sip::detail
+
+struct ssl_ctx_st;
+
+namespace xsgw::core {
+class EventLoop;
+class Timer;
+} // namespace xsgw::core
+
+namespace xsgw::sip::detail {
+
+/// S4: checks, before Sofia-SIP sends over a TLS next hop, that the peer there proves the
+/// name sought (chain to a trusted CA, in date, name = the URI's domain; RFC 5922 §4) with a
+/// handshake of its own on the loop. Sofia verifies the same but, when it refuses, drops the
+/// request silently (a 408 after 32 s, no reason); this gives the sender a 503 at once and
+/// the log the reason. Verdicts are kept: a pass 10 minutes, a refusal 1 minute; a peer that
+/// cannot be reached gets no verdict (Sofia reports that itself).
+class TlsVerifier {
+public:
+    /// nullopt: the peer proved the name; else why not.
+    using Verdict = std::optional<std::string>;
+    using Clock = std::chrono::steady_clock;
+    static constexpr std::chrono::seconds pass_kept{600};
+    static constexpr std::chrono::seconds refusal_kept{60};
+    static constexpr std::chrono::seconds handshake_deadline{5};
+    /// A peer that cannot be reached passes for this long: Sofia tries it and reports that.
+    static constexpr std::chrono::seconds unreachable_kept{5};
+
+    /// Trusts the CAs of ca_file; throws std::runtime_error when it does not load.
+    TlsVerifier(core::EventLoop& loop, const std::string& ca_file);
+    ~TlsVerifier();
+    TlsVerifier(const TlsVerifier&) = delete;
+    TlsVerifier& operator=(const TlsVerifier&) = delete;
+    TlsVerifier(TlsVerifier&&) = delete;
+    TlsVerifier& operator=(TlsVerifier&&) = delete;
+
+    /// The kept verdict for hop, if any (a hop that is not TLS always passes).
+    std::optional<Verdict> known(const NextHop& hop);
+    /// Checks hop; done runs later, from the loop, once (never after the verifier is gone).
+    /// Checks of one hop at a time share one handshake.
+    void check(const NextHop& hop, std::function<void()> done);
+    /// The name a hop's certificate must hold: its domain, else its address.
+    static const std::string& identity(const NextHop& hop);
+
+private:
+    struct Probe;
+    void step(const std::string& key);
+    void finish(const std::string& key, Verdict verdict, std::chrono::seconds keep);
+
+    core::EventLoop& loop_;
+    std::unique_ptr<core::Timer> reaper_;
+    std::vector<std::unique_ptr<Probe>> finished_;
+    ssl_ctx_st* ctx_ = nullptr;
+    struct Kept {
+        Verdict verdict;
+        Clock::time_point until;
+    };
+    std::map<std::string, Kept> kept_;
+    std::map<std::string, std::unique_ptr<Probe>> probes_;
+};
+
+} // namespace xsgw::sip::detail

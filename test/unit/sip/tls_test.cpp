@@ -1,0 +1,128 @@
+// S4: SIP over TLS between two user agents on loopback, with certificates made for the test
+// by test/tls/make-certs.sh: verified chain, peer name = the URI's domain, refusals.
+#include "loopback.hpp"
+#include "xsgw/sip/user_agent.hpp"
+
+#include <cstdlib>
+#include <doctest/doctest.h>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using xsgw::core::EventLoop;
+using xsgw::sip::IncomingMessage;
+using xsgw::sip::NextHop;
+using xsgw::sip::OutgoingMessage;
+using xsgw::sip::Reply;
+using xsgw::sip::SendResult;
+using xsgw::sip::UserAgent;
+
+namespace {
+
+// The test certificates, made once per run in a private folder.
+const std::string& certs() {
+    static const std::string folder = [] {
+        std::string dir = "/tmp/xsgw_tls_test_XXXXXX";
+        REQUIRE(::mkdtemp(dir.data()) != nullptr);
+        const std::string command =
+            std::string("bash ") + XSGW_SOURCE_DIR + "/test/tls/make-certs.sh " + dir;
+        REQUIRE_MESSAGE(std::system(command.c_str()) == 0, "make-certs.sh failed: ", command);
+        return dir;
+    }();
+    return folder;
+}
+
+// A user agent on UDP/TCP port and TLS port + 1, presenting `name`'s certificate.
+xsgw::core::SipConfig tls_on(int port, const std::string& name) {
+    auto c = xsgw::test::listen_on(port);
+    c.tls_listen = "sips:127.0.0.1:" + std::to_string(port + 1);
+    c.tls_certificate = certs() + "/" + name + ".pem";
+    c.tls_key = certs() + "/" + name + ".key";
+    c.tls_ca_file = certs() + "/ca.pem";
+    return c;
+}
+
+OutgoingMessage message_to(const std::string& domain) {
+    OutgoingMessage m;
+    m.request_uri = "sip:bob@" + domain;
+    m.to = m.request_uri;
+    m.from = "sip:alice*xmpp.test@sip.test";
+    m.body = "over TLS";
+    return m;
+}
+
+struct Outcome {
+    std::optional<SendResult> result;
+    std::vector<IncomingMessage> received;
+};
+
+// Sends one MESSAGE from a gateway presenting sip.test to a peer presenting peer_cert on
+// TLS port 25082, addressed to domain; waits for the outcome.
+Outcome send_over_tls(const std::string& peer_cert, const std::string& domain) {
+    EventLoop loop;
+    UserAgent sender(loop, tls_on(25079, "sip.test"));
+    UserAgent receiver(loop, tls_on(25081, peer_cert));
+    Outcome out;
+    receiver.set_message_handler([&](const IncomingMessage& m, Reply& reply) {
+        out.received.push_back(m);
+        reply.respond(200, "OK");
+    });
+    (void)sender.send_message(message_to(domain),
+                              {NextHop{"127.0.0.1", 25082, "tls", "peer", domain}},
+                              [&](const SendResult& r) { out.result = r; });
+    REQUIRE(loop.run_until([&] { return out.result.has_value(); }, 40s));
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("S4 a MESSAGE goes over TLS to a peer whose certificate names the URI's domain") {
+    const Outcome out = send_over_tls("tls.test", "tls.test");
+    CHECK(out.result->status == 200);
+    REQUIRE(out.received.size() == 1);
+    CHECK(out.received[0].body == "over TLS");
+    CHECK(out.received[0].request_uri == "sip:bob@tls.test");
+}
+
+TEST_CASE("S4 a peer certificate that does not name the URI's domain is refused") {
+    const Outcome out = send_over_tls("tls.test", "other.test");
+    CHECK(out.result->status == 503);
+    CHECK(out.received.empty());
+}
+
+TEST_CASE("S4 a peer certificate from an untrusted issuer is refused") {
+    const Outcome out = send_over_tls("untrusted.test", "untrusted.test");
+    CHECK(out.result->status == 503);
+    CHECK(out.received.empty());
+}
+
+TEST_CASE("S4 TLS files that do not fit stop the user agent with the file and the reason") {
+    EventLoop loop;
+    struct Bad {
+        std::string name;
+        xsgw::core::SipConfig config;
+        std::string what;
+    };
+    std::vector<Bad> bad;
+    auto mismatch = tls_on(25083, "sip.test");
+    mismatch.tls_key = certs() + "/tls.test.key";
+    bad.push_back({"key of another certificate", mismatch, "does not match the certificate"});
+    auto no_cert = tls_on(25083, "sip.test");
+    no_cert.tls_certificate = certs() + "/sip.test.key";
+    bad.push_back({"a key as certificate", no_cert, "sip.tls_certificate"});
+    auto no_ca = tls_on(25083, "sip.test");
+    no_ca.tls_ca_file = certs() + "/ca.key";
+    bad.push_back({"a key as CA file", no_ca, "holds no certificate"});
+    for (const auto& b : bad) {
+        INFO("case: " << b.name);
+        std::string error;
+        try {
+            UserAgent ua(loop, b.config);
+        } catch (const std::runtime_error& e) {
+            error = e.what();
+        }
+        CHECK(error.find(b.what) != std::string::npos);
+    }
+}
