@@ -33,7 +33,7 @@ from xml.sax.saxutils import escape
 logging.getLogger().addHandler(logging.NullHandler())  # keep slixmpp's import-time warnings off stderr
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from xmpp_client import Client, ClientError, error_condition, local, log_to, ns, to_text  # noqa: E402
-from sip import KAMAILIO, SIPP_DIR, SipError, SipPeers, run_script  # noqa: E402
+from sip import KAMAILIO, SIPP_DIR, SipError, SipPeers, make_certs, run_script, tls_dir  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER_IPS = {'jabberd2': '127.0.0.11', 'prosody': '127.0.0.12', 'ejabberd': '127.0.0.13'}
@@ -55,6 +55,7 @@ REQUIRED_FEATURES = {NS_DISCO_INFO, NS_VERSION, NS_PING, NS_GATEWAY}
 # The first instance serves every client scenario; keepalive 1 s / 1 s for x3_dead_link.
 MAIN = dict(reconnect_min=200, reconnect_max=2000, keepalive_interval=1, keepalive_timeout=1)
 METRICS_PORT = 9477  # the main instance's [metrics] listen on 127.0.0.1
+GATEWAY_TLS_PORT = 5061  # S4: the main instance's [sip] tls_listen on 127.0.0.1
 # Instances that are meant to be refused: short backoff so that a few seconds show several retries.
 REFUSED = dict(reconnect_min=200, reconnect_max=1000, keepalive_interval=30, keepalive_timeout=10)
 
@@ -380,13 +381,23 @@ class Harness:
             except SipError as e:
                 self.sip_error = str(e)
                 print('# SIP peers: %s' % e, flush=True)
-        self.main = self.new_xsgw('main', SECRET, metrics_port=METRICS_PORT, presence=self.main_presence(), **MAIN)
+        await make_certs(self.peers_dir, self.log)
+        self.main = self.new_xsgw('main', SECRET, metrics_port=METRICS_PORT, presence=self.main_presence(),
+                                  sip_extra=self.main_sip(), **MAIN)
         await self.main.start()
 
     @property
     def state_file(self):
         """The main instance's [presence] state_file (who watches whom, kept across its restarts)."""
         return os.path.join(self.workdir, 'presence.state')
+
+    def main_sip(self):
+        """S4: the main instance also speaks TLS (sips:127.0.0.1:5061) with the test certificates."""
+        d = tls_dir(self.peers_dir)
+        return ['tls_listen = "sips:127.0.0.1:%d"' % GATEWAY_TLS_PORT,
+                'tls_certificate = "%s"' % os.path.join(d, 'sip.test.pem'),
+                'tls_key = "%s"' % os.path.join(d, 'sip.test.key'),
+                'tls_ca_file = "%s"' % os.path.join(d, 'ca.pem')]
 
     def main_presence(self):
         return MAIN_PRESENCE + ['state_file = "%s"' % self.state_file]
@@ -735,7 +746,7 @@ MAX_MESSAGE_BYTES = 2000           # its [sip] max_message_bytes
 # RFC 6120 section 8.3.3: the error type of each condition the scenarios expect
 ERROR_TYPES = {'item-not-found': 'cancel', 'remote-server-not-found': 'cancel', 'jid-malformed': 'modify',
                'bad-request': 'modify', 'not-acceptable': 'modify', 'policy-violation': 'modify',
-               'forbidden': 'auth'}
+               'forbidden': 'auth', 'internal-server-error': 'cancel'}
 ISCOMPOSING_ACTIVE = ('<?xml version="1.0" encoding="UTF-8"?>\r\n'
                       '<isComposing xmlns="urn:ietf:params:xml:ns:im-iscomposing">'
                       '<state>active</state><contenttype>text/plain</contenttype><refresh>60</refresh>'
@@ -2256,7 +2267,7 @@ async def restart_main(h):
     check(h.stop_results[old.name][0] == 0, '%s did not exit 0 on SIGTERM: %r' % (old.name, h.stop_results[old.name]))
     n = sum(1 for x in h.instances if x.name.startswith('main'))
     new = h.new_xsgw('main%d' % (n + 1), SECRET, sip_port=5080, metrics_port=METRICS_PORT,
-                     presence=h.main_presence(), **MAIN)
+                     presence=h.main_presence(), sip_extra=h.main_sip(), **MAIN)
     await new.start()
     h.main = new
     await new.expect(r'xmpp: link up', within=10)
@@ -2416,7 +2427,7 @@ async def p7_fetch_pending(h):
     uas = await fetch_presentity(h, sip, 'presentity-pending', 'wait_unsub', n1, n2)
     n = sum(1 for x in h.instances if x.name.startswith('main'))
     new = h.new_xsgw('main%d' % (n + 1), SECRET, sip_port=5080, metrics_port=METRICS_PORT,
-                     presence=h.main_presence(), **MAIN)
+                     presence=h.main_presence(), sip_extra=h.main_sip(), **MAIN)
     await new.start()
     h.main = new
     await new.expect(r'xmpp: link up', within=10)
@@ -2445,10 +2456,80 @@ async def p7_fetch_pending(h):
     sip.uases.remove(uas)
 
 
+@messaging
+async def s4_tls_to_sip(h):
+    """S4, D1: a message to bob*tls.test goes over TLS: NAPTR SIPS+D2T -> _sips._tcp -> Kamailio's TLS
+    port, whose certificate names tls.test (not pbx.simple.test, the SRV target: RFC 5922 checks the
+    URI's domain). Kamailio logs it as received over tls; alice gets no error."""
+    sip = h.sip_peers()
+    kmark, xmark = sip.kamailio_log.mark(), h.main.mark()
+    token = h.token('s4')
+    c, msg_id, cmark = await alice_sends(h, 'bob*tls.test@' + COMPONENT, '<body>over TLS %s</body>' % token)
+    line = await sip_wait(sip.kamailio_log.expect(r'TLSDOMAIN MESSAGE sip:bob@tls\.test from sip:alice\*xmpp\.test@sip\.test\S* '
+                                                  r'proto=tls \(dst 127\.0\.0\.2:5061\)', 10, kmark))
+    h.log('kamailio: %s' % line.strip())
+    check(sip.dns_log.grep(r'query\[SRV\] _sips\._tcp\.tls\.test from'),
+          'no SRV lookup of _sips._tcp.tls.test in %s' % sip.dns_log.path)
+    await h.main.expect(r'TLS peer 127\.0\.0\.2:5061 \(pbx\.simple\.test\) proved the name tls\.test', 5, xmark)
+    await no_error_for(h, c, msg_id, cmark)
+
+
+async def s4_refused(h, domain, reason_rx):
+    """alice writes to bob*DOMAIN, whose TLS peer does not prove DOMAIN: the gateway sends nothing
+    there; alice gets an error at once (not after SIP's 32 s timeout) whose text names the reason,
+    and the log says it."""
+    sip = h.sip_peers()
+    kmark, xmark = sip.kamailio_log.mark(), h.main.mark()
+    to = 'bob*%s@%s' % (domain, COMPONENT)
+    c, msg_id, cmark = await alice_sends(h, to, '<body>refused %s</body>' % h.token('s4'))
+    t0 = time.monotonic()
+    el = await expect_message_error(h, c, msg_id, to, cmark, ('internal-server-error',), within=10)
+    took = time.monotonic() - t0
+    text = error_text(el) or ''
+    check(re.search(reason_rx, text), 'error text %r does not give the reason /%s/' % (text, reason_rx))
+    check(took < 8, 'the error took %.1f s (expected at once, not a SIP timeout)' % took)
+    await h.main.expect(r'TLS peer 127\.0\.0\.2:\d+ \(pbx\.simple\.test\) refused for %s: %s'
+                        % (re.escape(domain), reason_rx), 5, xmark)
+    check(not sip.kamailio_log.grep(r'TLSDOMAIN \S+ sip:bob@%s' % re.escape(domain), kmark),
+          'a request for %s reached Kamailio over an unverified connection' % domain)
+
+
+@messaging
+async def s4_tls_wrong_name(h):
+    """S4: badname.test's SRV names Kamailio's TLS port, whose certificate names only tls.test."""
+    await s4_refused(h, 'badname.test', r'its certificate names tls\.test, not badname\.test')
+
+
+@messaging
+async def s4_tls_untrusted(h):
+    """S4: untrusted.test's TLS peer presents a self-signed certificate no configured CA signed."""
+    await s4_refused(h, 'untrusted.test', r'its certificate is not trusted: self-signed certificate')
+
+
+@messaging
+async def s4_tls_from_sip(h):
+    """S4: a MESSAGE from tlsuser@simple.test reaches alice through Kamailio, which relays it to the
+    gateway's tls_listen (127.0.0.1:5061) and accepts the gateway's certificate (sip.test, test CA)."""
+    sip = h.sip_peers()
+    await h.main.ensure_link_up()
+    c = await h.alice()
+    body = 'from SIP over TLS %s' % h.token('s4')
+    mark, kmark = c.message_mark(), sip.kamailio_log.mark()
+    r = await sip.message(KAM, ALICE_SIP, 'sip:tlsuser@simple.test', ALICE_SIP, 'text/plain;charset=UTF-8', body,
+                          expect=(202,), name='s4-from-sip')
+    check(r.status == 202, 'MESSAGE over TLS: final status %s, expected 202 (sipp trace %s)'
+          % (r.status if r.final else 'none', r.trace_path))
+    el = await alice_wait(c, lambda m: body_of(m) == body, 5, mark, 'a message with body %r' % body)
+    check(bare(el.get('from')) == 'tlsuser*simple.test@' + COMPONENT, 'message from %r' % el.get('from'))
+    await sip_wait(sip.kamailio_log.expect(r'SEND MESSAGE sip:alice\*xmpp\.test@sip\.test to 127\.0\.0\.1:%d/tls'
+                                           % GATEWAY_TLS_PORT, 3, kmark))
+
+
 SCENARIOS = [x1_x2_handshake, x6_disco, x7_version_ping, x8_unknown_iq, x9_iq_gateway,
              m1_xmpp_to_sip, m6_sip_to_xmpp, m2_no_contact, m5_unknown_user, m5_unresolvable, d5_failover,
              m4_large_over_tcp, m6_cpim_html_415, m8_chat_states, m9_receipt, m12_bounce_notice,
-             a9_foreign_request_uri, a2_no_separator, s3_subject_crlf, metrics_scrape,
+             a9_foreign_request_uri, a2_no_separator, s3_subject_crlf,
+             s4_tls_to_sip, s4_tls_wrong_name, s4_tls_untrusted, s4_tls_from_sip, metrics_scrape,
              p1_p2_p3_p11_xmpp_watches_sip, p2_p5_pending_then_active, p8_p9_p10_sip_watches_xmpp, p9_watcher_expiry,
              p8_p10_baresip_watches_xmpp, p4_p8_rejection, p6_xmpp_unsubscribes, p12_per_subscriber,
              p13_publish, p14_limits, p7_gateway_restart, p9_shutdown_deactivated, p7_fetch_pending,

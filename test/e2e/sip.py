@@ -250,6 +250,27 @@ class LogFile:
 # ---------------------------------------------------------------------------------------------
 # the peers
 
+def tls_dir(peers_dir):
+    """Where the run's test certificates live (test/tls/make-certs.sh): Kamailio's and the gateway's."""
+    return os.path.join(peers_dir, 'tls')
+
+
+async def make_certs(peers_dir, log, within=20.0):
+    """S4: fresh test certificates in tls_dir(peers_dir), unless this run made them already."""
+    d = tls_dir(peers_dir)
+    if os.path.exists(os.path.join(d, 'untrusted.test.key')):
+        return d
+    script = os.path.join(HERE, '..', 'tls', 'make-certs.sh')
+    proc = await asyncio.create_subprocess_exec('bash', script, d, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), within)
+    text = out.decode(errors='replace').strip()
+    log('make-certs.sh %s -> rc=%d %s' % (d, proc.returncode, text))
+    if proc.returncode != 0:
+        raise SipError('make-certs.sh failed (rc=%d): %s' % (proc.returncode, text.splitlines()[-1] if text else ''))
+    return d
+
+
 async def run_script(script, action, peers_dir, log, within, *args, env=None):
     """Run a peer recipe (test/e2e/peers/NAME.sh ACTION); its output goes to the run log.
     Raises SipError on a non-zero exit or after `within` seconds."""
@@ -523,6 +544,7 @@ class SipPeers:
         in place of the gateway (for checking the peers without xsgw)."""
         t0 = time.monotonic()
         os.makedirs(self.dir, exist_ok=True)
+        await make_certs(self.peers_dir, self.log)
         await run_script('dns.sh', 'start', self.peers_dir, self.log, 15)
         self.started.append('dns.sh')
         await run_script('kamailio.sh', 'start', self.peers_dir, self.log, 20)

@@ -13,6 +13,9 @@
 #   refuse.test    NAPTR D2U -> _sip._udp -> uas.refuse.test:5060 = 127.0.0.6 (a sipp UAS refusing SUBSCRIBEs)
 #   presentity.test NAPTR D2U -> _sip._udp -> uas.presentity.test:5060 = 127.0.0.7 (a sipp presentity)
 #   srvonly.test   SRV only (_sip._udp -> pbx.simple.test:5060);  aonly.test  A only (127.0.0.2)
+#   tls.test       NAPTR SIPS+D2T -> _sips._tcp -> pbx.simple.test:5061 (Kamailio TLS, certificate of tls.test)
+#   badname.test   NAPTR SIPS+D2T -> _sips._tcp -> pbx.simple.test:5061 (the same: does not name badname.test)
+#   untrusted.test SRV only (_sips._tcp -> pbx.simple.test:5062: Kamailio TLS, self-signed certificate)
 #   nowhere.test   nothing: NXDOMAIN
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
@@ -59,6 +62,11 @@ naptr-record=presentity.test,10,10,"S","SIP+D2U","",_sip._udp.presentity.test
 srv-host=_sip._udp.presentity.test,uas.presentity.test,5060,0,10
 host-record=uas.presentity.test,127.0.0.7
 host-record=aonly.test,127.0.0.2
+naptr-record=tls.test,10,10,"S","SIPS+D2T","",_sips._tcp.tls.test
+srv-host=_sips._tcp.tls.test,pbx.simple.test,5061,0,10
+naptr-record=badname.test,10,10,"S","SIPS+D2T","",_sips._tcp.badname.test
+srv-host=_sips._tcp.badname.test,pbx.simple.test,5061,0,10
+srv-host=_sips._tcp.untrusted.test,pbx.simple.test,5062,0,10
 X
   # port 53 only: glibc's resolv.conf has no port option
   printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$IP" > "$D/resolv.conf"

@@ -9,6 +9,11 @@
 # allowed); so is a PUBLISH for the gateway's domain GW_DOMAIN (sip.test: xsgw's [presence] publish_to,
 # P13), and a SUBSCRIBE for GW_DOMAIN that comes from WATCH_HERE_IP (127.0.0.5: one test watcher bound
 # there); every other request for GW_DOMAIN is relayed to the gateway.
+# S4, TLS: it also listens for TLS on 5061 (certificate of tls.test) and 5062 (a self-signed one of
+# untrusted.test), from the test certificates in $PEERS/tls (test/tls/make-certs.sh), and answers every
+# request for tls.test, badname.test and untrusted.test itself (200, log line TLSDOMAIN with the transport).
+# A MESSAGE for GW_DOMAIN from tlsuser@ goes to the gateway over TLS (127.0.0.1:5061), its certificate
+# checked against the test CA.
 # usage: kamailio.sh start|stop|ul     env: PEERS, KAM_IP (127.0.0.2), SIP_DOMAIN (simple.test), KAM_STATIC_GW,
 #   GW_DOMAIN (sip.test), WATCH_HERE_IP (127.0.0.5)
 #   ul: prints the location table (who is registered)
@@ -28,14 +33,40 @@ start)
   need kamailio kamcmd ss setsid unshare mount
   [ -d /usr/lib/x86_64-linux-gnu/kamailio/modules ] || die "kamailio modules not found (is the kamailio package installed?)"
   [ -f /usr/lib/x86_64-linux-gnu/kamailio/modules/presence.so ] || die "presence.so not found (is kamailio-presence-modules installed?)"
+  [ -f /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so ] || die "tls.so not found (is kamailio-tls-modules installed?)"
+  TLS=$PEERS/tls
+  for f in ca.pem tls.test.pem tls.test.key untrusted.test.pem untrusted.test.key; do
+    [ -f "$TLS/$f" ] || die "$TLS/$f missing: run test/tls/make-certs.sh $TLS first"
+  done
   alive "$D/kamailio.bg" && die "kamailio already running from $D (run '$0 stop' first)"
-  port_free "$IP" 5060
+  port_free "$IP" 5060; port_free "$IP" 5061; port_free "$IP" 5062
   ss -Hlun "src $IP:5060" | grep -q . && die "udp $IP:5060 is already in use"
   RESOLV=$PEERS/dns/resolv.conf
   if [ "${KAM_STATIC_GW:-0}" != 1 ]; then
     [ -f "$RESOLV" ] || die "$RESOLV missing: start dns.sh first (same PEERS), or set KAM_STATIC_GW=1"
   fi
   fresh_dir "$D"; mkdir -p "$D/run"
+  cat > "$D/tls.cfg" <<X
+[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+certificate = $TLS/tls.test.pem
+private_key = $TLS/tls.test.key
+
+[server:$IP:5062]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+certificate = $TLS/untrusted.test.pem
+private_key = $TLS/untrusted.test.key
+
+[client:default]
+method = TLSv1.2+
+verify_certificate = yes
+require_certificate = yes
+ca_list = $TLS/ca.pem
+X
   cp -r /usr/share/kamailio/dbtext/kamailio "$D/dbtext"      # presence needs a db_url; nothing is stored there
   cat > "$D/kamailio.cfg" <<X
 #!KAMAILIO
@@ -53,6 +84,9 @@ dns_try_naptr=yes
 dns_srv_lb=no
 listen=udp:$IP:5060
 listen=tcp:$IP:5060
+enable_tls=yes
+listen=tls:$IP:5061
+listen=tls:$IP:5062
 alias="$DOM"
 mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 
@@ -72,8 +106,10 @@ loadmodule "db_text.so"
 loadmodule "presence.so"
 loadmodule "presence_xml.so"
 loadmodule "ctl.so"
+loadmodule "tls.so"
 
 modparam("ctl", "binrpc", "$CTL")
+modparam("tls", "config", "$D/tls.cfg")
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "max_expires", 3600)
 modparam("presence", "db_url", DBURL)
@@ -98,6 +134,12 @@ request_route {
     }
     if (is_method("CANCEL")) { if (t_check_trans()) t_relay(); exit; }
     t_check_trans();
+    # S4: the TLS test domains end here; the log line says over which transport they came.
+    if (\$rd == "tls.test" || \$rd == "badname.test" || \$rd == "untrusted.test") {
+        xlog("L_INFO", "TLSDOMAIN \$rm \$ru from \$fu proto=\$proto (dst \$Ri:\$Rp) ci=\$ci\n");
+        sl_send_reply("200", "OK");
+        exit;
+    }
     if (is_method("REGISTER")) {
         if (!save("location")) sl_reply_error();
         xlog("L_INFO", "REGISTERED \$tu contact \$ct\n");
@@ -113,6 +155,8 @@ request_route {
     if (uri == myself) {
         if (!lookup("location")) { xlog("L_INFO", "NOUSER \$ru ci=\$ci\n"); sl_send_reply("404", "Not Found"); exit; }
     }
+    # S4: tlsuser's MESSAGEs to the gateway go over TLS, the gateway's certificate checked
+    else if (is_method("MESSAGE") && \$rd == "$GW_DOM" && \$fU == "tlsuser") { \$du = "sip:127.0.0.1:5061;transport=tls"; }
 #!ifdef WITH_GW_STATIC
     else if (\$rd == "sip.test") { \$du = "sip:127.0.0.1:5080"; }
 #!endif
@@ -146,9 +190,10 @@ X
     # the private namespace sees the test resolver; the rest of the machine keeps its own
     start_bg "$D/kamailio.bg" "$D/kamailio.log" unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$RESOLV" "${KAM[@]}"
   fi
-  { wait_alive "$D/kamailio.bg" 10 udp_bound "$IP" 5060 && wait_alive "$D/kamailio.bg" 10 tcp_listens "$IP" 5060; } \
+  { wait_alive "$D/kamailio.bg" 10 udp_bound "$IP" 5060 && wait_alive "$D/kamailio.bg" 10 tcp_listens "$IP" 5060 \
+    && wait_alive "$D/kamailio.bg" 10 tcp_listens "$IP" 5061 && wait_alive "$D/kamailio.bg" 10 tcp_listens "$IP" 5062; } \
     || { "$0" stop; die "kamailio did not come up (see $D/kamailio.log)"; }
-  echo "kamailio ready on $IP:5060 udp+tcp in $(since "$t0")s ($([ "${KAM_STATIC_GW:-0}" = 1 ] && echo 'static route to the gateway' || echo "DNS via $RESOLV")); log $D/kamailio.log"
+  echo "kamailio ready on $IP:5060 udp+tcp, 5061+5062 tls in $(since "$t0")s ($([ "${KAM_STATIC_GW:-0}" = 1 ] && echo 'static route to the gateway' || echo "DNS via $RESOLV")); log $D/kamailio.log"
   ;;
 stop) stop_bg "$D/kamailio.bg" ;;
 ul) kamcmd -s "$CTL" ul.dump ;;

@@ -98,6 +98,27 @@ TEST_CASE("S4 a peer certificate from an untrusted issuer is refused") {
     CHECK(out.received.empty());
 }
 
+TEST_CASE("S4 a SUBSCRIBE toward a refused TLS peer ends with 503 and the reason, later ones at once") {
+    EventLoop loop;
+    UserAgent gateway(loop, tls_on(25084, "sip.test"));
+    UserAgent peer(loop, tls_on(25086, "untrusted.test"));
+    const std::vector<NextHop> hops{NextHop{"127.0.0.1", 25087, "tls", "peer", "untrusted.test"}};
+    xsgw::sip::OutgoingSubscribe request{"sip:bob@untrusted.test", "sip:alice*xmpp.test@sip.test",
+                                         600s};
+    std::optional<xsgw::sip::SubscriptionEnd> end;
+    xsgw::sip::SubscriberCallbacks callbacks;
+    callbacks.on_end = [&](const xsgw::sip::SubscriptionEnd& e) { end = e; };
+    REQUIRE(gateway.subscribe(request, hops, callbacks) != 0); // waits for the check
+    REQUIRE(loop.run_until([&] { return end.has_value(); }, 10s));
+    CHECK(end->status == 503);
+    CHECK(end->phrase.find("its certificate is not trusted") != std::string::npos);
+    // The verdict is kept: the next one has no hop left at once.
+    CHECK(gateway.subscribe(request, hops, callbacks) == 0);
+    // Nor a PUBLISH: refused at once as well.
+    CHECK(gateway.publish("sip:alice*xmpp.test@untrusted.test", "application/pidf+xml",
+                          "<presence/>", 600s, hops) == 0);
+}
+
 TEST_CASE("S4 TLS files that do not fit stop the user agent with the file and the reason") {
     EventLoop loop;
     struct Bad {
