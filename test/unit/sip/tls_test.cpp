@@ -98,7 +98,8 @@ TEST_CASE("S4 a peer certificate from an untrusted issuer is refused") {
     CHECK(out.received.empty());
 }
 
-TEST_CASE("S4 a SUBSCRIBE toward a refused TLS peer ends with 503 and the reason, later ones at once") {
+TEST_CASE(
+    "S4 a SUBSCRIBE toward a refused TLS peer ends with 503 and the reason, later ones at once") {
     EventLoop loop;
     UserAgent gateway(loop, tls_on(25084, "sip.test"));
     UserAgent peer(loop, tls_on(25086, "untrusted.test"));
