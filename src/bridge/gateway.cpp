@@ -292,6 +292,9 @@ std::vector<core::Sample> Gateway::metrics() const {
         add("xsgw_sip_rate_limited_total",
             "SIP requests refused 503 over sip.max_requests_per_source, by method (S5)", "counter",
             static_cast<double>(n), {{"method", method}});
+    add("xsgw_sip_too_many_hops_total",
+        "SIP requests refused 483 because they arrived with Max-Forwards 0 (S6)", "counter",
+        static_cast<double>(agent_.too_many_hops()));
     add("xsgw_sip_queued_messages", "MESSAGEs in flight or waiting for their recipient", "gauge",
         static_cast<double>(agent_.queued()));
     const auto& d = resolver_.stats();

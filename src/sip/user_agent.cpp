@@ -656,7 +656,7 @@ void UserAgent::on_event(int event, int status, const char* phrase, nua_handle_s
         if (magic == nullptr && status < 200) {
             // A new watcher: limited per source. Refreshes (in a dialog of ours) are not:
             // nua has answered them already, and they come at the pace we granted.
-            if (over_rate_limit(nh, "SUBSCRIBE")) break;
+            if (over_rate_limit(nh, "SUBSCRIBE") || too_many_hops(nh, sip, "SUBSCRIBE")) break;
             on_incoming_subscribe(nh, nullptr, status, sip, tags);
         } else if (is(Magic::Kind::watcher)) {
             on_incoming_subscribe(nh, static_cast<Watcher*>(magic), status, sip, tags);
@@ -718,6 +718,22 @@ bool UserAgent::over_rate_limit(nua_handle_s* nh, const char* method) {
     return true;
 }
 
+bool UserAgent::too_many_hops(nua_handle_s* nh, const void* raw, const char* method) {
+    // S6: the gateway forwards what it takes (into XMPP), so it honours Max-Forwards as a
+    // proxy does (RFC 3261 16.3): a request that arrives with 0 goes no further.
+    const auto* sip = static_cast<const sip_t*>(raw);
+    if (sip == nullptr || sip->sip_max_forwards == nullptr || sip->sip_max_forwards->mf_count != 0)
+        return false;
+    ++too_many_hops_;
+    detail::Home home;
+    spdlog::warn("sip: {} from {} (source {}) refused with 483: Max-Forwards 0 (a loop?)", method,
+                 sip->sip_from != nullptr ? home.url(sip->sip_from->a_url) : std::string("?"),
+                 current_source(nua_));
+    nua_respond(nh, 483, sip_483_Too_many_hops, NUTAG_WITH_THIS(nua_), TAG_END());
+    nua_handle_destroy(nh);
+    return true;
+}
+
 void UserAgent::on_message_response(Attempt* attempt, int status, const char* phrase,
                                     const void* raw) {
     if (status < 200) return;
@@ -751,7 +767,7 @@ void UserAgent::on_message_response(Attempt* attempt, int status, const char* ph
 
 void UserAgent::on_incoming_message(nua_handle_s* nh, const void* raw) {
     // Every MESSAGE starts work (a stanza, perhaps a DNS lookup): all are limited per source.
-    if (over_rate_limit(nh, "MESSAGE")) return;
+    if (over_rate_limit(nh, "MESSAGE") || too_many_hops(nh, raw, "MESSAGE")) return;
     const IncomingMessage m = detail::incoming_message_of(static_cast<const sip_t*>(raw));
     {
         NuaReply reply(nua_, nh, m);

@@ -311,6 +311,8 @@ public:
     RateLimiter::Limits rate_limits() const { return rate_limiter_.limits(); }
     /// Requests refused 503 by that limit so far.
     const RateLimitStats& rate_limit_stats() const { return rate_limited_; }
+    /// S6: requests refused with 483 (Max-Forwards 0) so far.
+    std::uint64_t too_many_hops() const { return too_many_hops_; }
 
     /// Requests a shutdown keeps outstanding at once (un-SUBSCRIBE, NOTIFY terminated,
     /// un-PUBLISH), and terminating NOTIFYs in flight at any time: at most a burst of this
@@ -403,6 +405,7 @@ private:
     /// S5: true when the current request's source is over its limit: then it was answered
     /// 503 with Retry-After and nh is destroyed.
     bool over_rate_limit(nua_handle_s* nh, const char* method);
+    bool too_many_hops(nua_handle_s* nh, const void* sip, const char* method);
 
     core::EventLoop& loop_;
     std::unique_ptr<detail::TlsVerifier> tls_verifier_; ///< S4; none without sip.tls_listen
@@ -419,6 +422,7 @@ private:
     QueueLimits limits_;
     RateLimiter rate_limiter_;
     RateLimitStats rate_limited_;
+    std::uint64_t too_many_hops_ = 0;
     std::size_t total_queued_ = 0;
     /// Call-IDs of our MESSAGEs: a random per-process key and a counter, mixed (fresh_call_id).
     std::uint64_t call_id_key_[2] = {0, 0};

@@ -618,7 +618,7 @@ TEST_CASE("A9 Request-URIs for other hosts are forbidden") {
     });
 }
 
-TEST_CASE("A9 addresses that would loop through the gateway are forbidden") {
+TEST_CASE("A9 S6 addresses that would loop through the gateway are forbidden") {
     const auto from_self = sip_to_contact_jid(uri_of("sip:bob*jabber.example@xmpp.test"), config);
     REQUIRE_FALSE(from_self.has_value());
     CHECK(from_self.error().condition == Condition::forbidden);
