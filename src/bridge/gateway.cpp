@@ -1,6 +1,7 @@
 #include "xsgw/bridge/gateway.hpp"
 
 #include "xsgw/address/address.hpp"
+#include "xsgw/bridge/routing.hpp"
 #include "xsgw/xmpp/stanza.hpp"
 #include "xsgw_build.hpp"
 
@@ -119,6 +120,34 @@ Gateway::Gateway(core::EventLoop& loop, const core::Config& config)
     agent_.set_message_handler([this](const sip::IncomingMessage& message, sip::Reply& reply) {
         relay_.from_sip(message, reply);
     });
+    if (config_.sip.verify_from_domain)
+        agent_.set_source_check(
+            [this](const std::string& from, const std::string& source,
+                   std::function<void(const sip::UserAgent::SourceVerdict&)> done) {
+                check_from_domain(from, source, done);
+            });
+}
+
+void Gateway::check_from_domain(
+    const std::string& from, const std::string& source,
+    const std::function<void(const sip::UserAgent::SourceVerdict&)>& done) {
+    const auto uri = address::parse_sip_uri(from);
+    if (!uri) {
+        done({403, "From is not a SIP URI", ""});
+        return;
+    }
+    const std::string host = dns::normalize_host(uri->host);
+    if (dns::is_numeric_host(host)) {
+        if (host == source)
+            done({});
+        else
+            done({403, fmt::format("From address {} is not the source {}", host, source), ""});
+        return;
+    }
+    resolver_.resolve_sip(from_domain_destination(*uri),
+                          [done, host, source](const dns::Resolution& resolution) {
+                              done(from_domain_verdict(host, source, resolution));
+                          });
 }
 
 void Gateway::start() {
@@ -161,6 +190,12 @@ std::vector<std::string> Gateway::reload(const core::Config& next) {
     restart("sip.domain", next.sip.domain != config_.sip.domain);
     restart("sip.listen", next.sip.listen != config_.sip.listen);
     restart("sip.message_type", next.sip.message_type != config_.sip.message_type);
+    restart("sip.tls_listen", next.sip.tls_listen != config_.sip.tls_listen);
+    restart("sip.tls_certificate", next.sip.tls_certificate != config_.sip.tls_certificate);
+    restart("sip.tls_key", next.sip.tls_key != config_.sip.tls_key);
+    restart("sip.tls_ca_file", next.sip.tls_ca_file != config_.sip.tls_ca_file);
+    restart("sip.verify_from_domain",
+            next.sip.verify_from_domain != config_.sip.verify_from_domain);
     restart("dns.servers", next.dns.servers != config_.dns.servers);
     restart("metrics.listen", next.metrics.listen != config_.metrics.listen);
     return changed;
@@ -295,6 +330,10 @@ std::vector<core::Sample> Gateway::metrics() const {
     add("xsgw_sip_too_many_hops_total",
         "SIP requests refused 483 because they arrived with Max-Forwards 0 (S6)", "counter",
         static_cast<double>(agent_.too_many_hops()));
+    add("xsgw_sip_from_domain_refused_total",
+        "SIP requests refused because their source is not a SIP server of their From domain "
+        "(sip.verify_from_domain)",
+        "counter", static_cast<double>(agent_.source_refused()));
     add("xsgw_sip_queued_messages", "MESSAGEs in flight or waiting for their recipient", "gauge",
         static_cast<double>(agent_.queued()));
     const auto& d = resolver_.stats();

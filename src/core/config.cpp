@@ -37,7 +37,7 @@ constexpr std::string_view world_readable_what = "world-readable file holds a se
 // The schema: every table and key the file may hold.
 struct TableSchema {
     std::string_view name;
-    std::array<std::string_view, 12> keys; // unused slots stay empty
+    std::array<std::string_view, 16> keys; // unused slots stay empty
 };
 constexpr std::array<TableSchema, 6> schema{{
     {"xmpp",
@@ -46,7 +46,8 @@ constexpr std::array<TableSchema, 6> schema{{
       "allowed_domains"}},
     {"sip",
      {"domain", "listen", "message_type", "max_message_bytes", "max_requests_per_source",
-      "burst_per_source", "tls_listen", "tls_certificate", "tls_key", "tls_ca_file"}},
+      "burst_per_source", "tls_listen", "tls_certificate", "tls_key", "tls_ca_file",
+      "verify_from_domain"}},
     {"dns", {"servers"}},
     {"log", {"level"}},
     {"metrics", {"listen"}},
@@ -813,6 +814,11 @@ Check Validator::sip() {
     if (auto problem = sip_tls()) {
         return problem;
     }
+    std::optional<bool> verify_from;
+    if (auto problem = get("sip", "verify_from_domain", verify_from)) {
+        return problem;
+    }
+    config_.sip.verify_from_domain = verify_from.value_or(false);
 
     std::optional<std::string> type;
     if (auto problem = get("sip", "message_type", type)) {

@@ -247,7 +247,7 @@ void UserAgent::set_max_watcher_expires(std::chrono::seconds expires) {
 }
 
 void UserAgent::on_incoming_subscribe(nua_handle_s* nh, Watcher* known, int status, const void* raw,
-                                      const void* tags) {
+                                      const void* tags, nua_saved_event** saved) {
     const auto* sip = static_cast<const sip_t*>(raw);
     detail::Home home;
     IncomingSubscribe in;
@@ -299,7 +299,8 @@ void UserAgent::on_incoming_subscribe(nua_handle_s* nh, Watcher* known, int stat
         su_strdup(nua_handle_home(nh), decision.phrase.empty() ? sip_status_phrase(decision.status)
                                                                : decision.phrase.c_str());
     nua_respond(
-        nh, decision.status, phrase, NUTAG_WITH_THIS(nua_),
+        nh, decision.status, phrase, TAG_IF(saved == nullptr, NUTAG_WITH_THIS(nua_)),
+        TAG_IF(saved != nullptr, NUTAG_WITH_SAVED(saved)),
         TAG_IF(accept, SIPTAG_EXPIRES_STR(expires.c_str())),
         TAG_IF(!decision.min_expires.empty(), SIPTAG_MIN_EXPIRES_STR(decision.min_expires.c_str())),
         TAG_IF(!decision.retry_after.empty(), SIPTAG_RETRY_AFTER_STR(decision.retry_after.c_str())),

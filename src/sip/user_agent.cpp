@@ -38,8 +38,9 @@ void nua_trampoline(nua_event_t event, int status, char const* phrase, nua_t* /*
 /// The reply object handed to the bridge for one incoming request.
 class NuaReply final : public Reply {
 public:
-    NuaReply(nua_t* nua, nua_handle_t* nh, const IncomingMessage& request)
-        : nua_(nua), nh_(nh), request_(request) {}
+    NuaReply(nua_t* nua, nua_handle_t* nh, const IncomingMessage& request,
+             nua_saved_event_t* saved = nullptr)
+        : nua_(nua), nh_(nh), request_(request), saved_(saved) {}
     NuaReply(const NuaReply&) = delete;
     NuaReply& operator=(const NuaReply&) = delete;
     NuaReply(NuaReply&&) = delete;
@@ -58,7 +59,8 @@ public:
         answered_ = true;
         // nua sends the response later and keeps the phrase pointer: give it a copy it owns.
         const char* owned = su_strdup(nua_handle_home(nh_), phrase.c_str());
-        nua_respond(nh_, status, owned, NUTAG_WITH_THIS(nua_),
+        nua_respond(nh_, status, owned, TAG_IF(saved_ == nullptr, NUTAG_WITH_THIS(nua_)),
+                    TAG_IF(saved_ != nullptr, NUTAG_WITH_SAVED(saved_)),
                     TAG_IF(!headers.accept.empty(), SIPTAG_ACCEPT_STR(headers.accept.c_str())),
                     TAG_IF(!headers.retry_after.empty(),
                            SIPTAG_RETRY_AFTER_STR(headers.retry_after.c_str())),
@@ -76,6 +78,7 @@ private:
     nua_t* nua_;
     nua_handle_t* nh_;
     const IncomingMessage& request_; ///< outlives the reply (on_incoming_message)
+    nua_saved_event_t* saved_;       ///< a deferred request's saved event, else null
     bool answered_ = false;
 };
 
@@ -277,6 +280,8 @@ ShutdownReport UserAgent::shutdown(std::chrono::milliseconds deadline) {
     const auto start = Clock::now();
     stopping_ = true;
     fail_messages(503, "Gateway shutting down");
+    while (!deferred_.empty())
+        answer_deferred(deferred_.begin()->first, 503, "Gateway shutting down", "10");
     drop_idle_handles();
     // Nobody is told any more: the bridge went first.
     for (auto& [id, s] : subscribers_)
@@ -657,6 +662,7 @@ void UserAgent::on_event(int event, int status, const char* phrase, nua_handle_s
             // A new watcher: limited per source. Refreshes (in a dialog of ours) are not:
             // nua has answered them already, and they come at the pace we granted.
             if (over_rate_limit(nh, "SUBSCRIBE") || too_many_hops(nh, sip, "SUBSCRIBE")) break;
+            if (source_check_ && defer_for_source_check(nh, sip, true)) break;
             on_incoming_subscribe(nh, nullptr, status, sip, tags);
         } else if (is(Magic::Kind::watcher)) {
             on_incoming_subscribe(nh, static_cast<Watcher*>(magic), status, sip, tags);
@@ -718,6 +724,82 @@ bool UserAgent::over_rate_limit(nua_handle_s* nh, const char* method) {
     return true;
 }
 
+struct UserAgent::Deferred {
+    nua_handle_t* nh = nullptr;
+    nua_saved_event_t saved[1] = {};
+    bool subscribe = false;
+    std::string from;
+    std::string source;
+};
+
+bool UserAgent::defer_for_source_check(nua_handle_s* nh, const void* raw, bool subscribe) {
+    const auto* sip = static_cast<const sip_t*>(raw);
+    auto d = std::make_unique<Deferred>();
+    d->nh = nh;
+    d->subscribe = subscribe;
+    d->source = current_source(nua_);
+    if (sip != nullptr && sip->sip_from != nullptr) {
+        detail::Home home;
+        d->from = home.url(sip->sip_from->a_url);
+    }
+    if (nua_save_event(nua_, d->saved) == 0) {
+        spdlog::error("sip: cannot keep a request for its source check: taken unchecked");
+        return false;
+    }
+    const std::uint64_t id = ++next_deferred_;
+    const std::string from = d->from;
+    const std::string source = d->source;
+    deferred_.emplace(id, std::move(d));
+    source_check_(from, source,
+                  [this, id, alive = std::weak_ptr<char>(alive_)](const SourceVerdict& verdict) {
+                      if (alive.expired()) return;
+                      resume_deferred(id, verdict);
+                  });
+    return true;
+}
+
+void UserAgent::resume_deferred(std::uint64_t id, const SourceVerdict& verdict) {
+    const auto it = deferred_.find(id);
+    if (it == deferred_.end()) return;
+    Deferred& d = *it->second;
+    if (stopping_ || shut_down_) {
+        answer_deferred(id, 503, "Gateway shutting down", "10");
+        return;
+    }
+    if (verdict.status != 0) {
+        ++source_refused_;
+        spdlog::warn("sip: {} from {} (source {}) refused with {}: {}",
+                     d.subscribe ? "SUBSCRIBE" : "MESSAGE", d.from, d.source, verdict.status,
+                     verdict.phrase);
+        answer_deferred(id, verdict.status, verdict.phrase.c_str(), verdict.retry_after);
+        return;
+    }
+    std::unique_ptr<Deferred> owned = std::move(it->second);
+    deferred_.erase(it);
+    const nua_event_data_t* data = nua_event_data(owned->saved);
+    const sip_t* sip = data != nullptr ? sip_object(data->e_msg) : nullptr;
+    if (owned->subscribe)
+        on_incoming_subscribe(owned->nh, nullptr, data != nullptr ? data->e_status : 100, sip,
+                              data != nullptr ? data->e_tags : nullptr, owned->saved);
+    else
+        take_message(owned->nh, sip, owned->saved);
+    nua_destroy_event(owned->saved);
+}
+
+void UserAgent::answer_deferred(std::uint64_t id, int status, const char* phrase,
+                                const std::string& retry_after) {
+    const auto it = deferred_.find(id);
+    if (it == deferred_.end()) return;
+    std::unique_ptr<Deferred> d = std::move(it->second);
+    deferred_.erase(it);
+    const char* owned = su_strdup(nua_handle_home(d->nh), phrase);
+    nua_respond(d->nh, status, owned, NUTAG_WITH_SAVED(d->saved),
+                TAG_IF(!retry_after.empty(), SIPTAG_RETRY_AFTER_STR(retry_after.c_str())),
+                TAG_END());
+    nua_destroy_event(d->saved);
+    nua_handle_destroy(d->nh);
+}
+
 bool UserAgent::too_many_hops(nua_handle_s* nh, const void* raw, const char* method) {
     // S6: the gateway forwards what it takes (into XMPP), so it honours Max-Forwards as a
     // proxy does (RFC 3261 16.3): a request that arrives with 0 goes no further.
@@ -768,9 +850,14 @@ void UserAgent::on_message_response(Attempt* attempt, int status, const char* ph
 void UserAgent::on_incoming_message(nua_handle_s* nh, const void* raw) {
     // Every MESSAGE starts work (a stanza, perhaps a DNS lookup): all are limited per source.
     if (over_rate_limit(nh, "MESSAGE") || too_many_hops(nh, raw, "MESSAGE")) return;
+    if (source_check_ && defer_for_source_check(nh, raw, false)) return;
+    take_message(nh, raw, nullptr);
+}
+
+void UserAgent::take_message(nua_handle_s* nh, const void* raw, nua_saved_event** saved) {
     const IncomingMessage m = detail::incoming_message_of(static_cast<const sip_t*>(raw));
     {
-        NuaReply reply(nua_, nh, m);
+        NuaReply reply(nua_, nh, m, saved);
         if (on_message_) {
             on_message_(m, reply);
         } else {

@@ -1364,6 +1364,48 @@ async def s7_allowed_domains(h):
     await h.stop_instance(x)
 
 
+@messaging
+async def from_domain_check(h):
+    """Issue 5 part 7, who may speak for a domain: an instance with [sip] verify_from_domain = true takes
+    bob@simple.test's MESSAGE relayed by Kamailio (source 127.0.0.2 = pbx.simple.test, simple.test's
+    SRV target) and refuses the same From sent straight from 127.0.0.1 with 403 and the reason, which
+    it logs; a From domain without SIP servers is refused too. It listens on 127.0.0.1:5080 (Kamailio
+    finds sip.test there), so the main instance is stopped first, as for s5_message_size."""
+    sip = h.sip_peers()
+    if h.main.running:
+        await h.stop_instance(h.main)
+    x = h.new_xsgw('fromcheck', SECRET, sip_port=5080, sip_extra=['verify_from_domain = true'],
+                   metrics_port=METRICS_PORT, **MAIN)
+    await x.start()
+    await x.expect(r'xmpp: link up', within=10)
+    c = await h.alice()
+    body = 'relayed by its domain %s' % h.token('from')
+    mark = c.message_mark()
+    await sip_sends(h, sip, KAM, body, name='from-kamailio')
+    el = await alice_wait(c, lambda m: body_of(m) == body, 5, mark, 'the message relayed by Kamailio')
+    check(bare(el.get('from')) == BOB_JID, 'message from %r, expected %s' % (el.get('from'), BOB_JID))
+
+    for sender, why in ((BOB_SIP, r'Source 127\.0\.0\.1 is not a SIP server of the From domain simple\.test '
+                                  r'\(127\.0\.0\.2\)'),
+                        ('sip:eve@nowhere.test', r'From domain nowhere\.test has no SIP servers')):
+        body = 'straight %s' % h.token('from')
+        mark, xmark = c.message_mark(), x.mark()
+        r = await sip.message(GATEWAY, ALICE_SIP, sender, ALICE_SIP, 'text/plain;charset=UTF-8', body,
+                              expect=(403,), name='from-direct')
+        check(r.status == 403, 'MESSAGE from %s straight from 127.0.0.1: status %s, expected 403 (trace %s)'
+              % (sender, r.status if r.final else 'none', r.trace_path))
+        phrase = r.final.start if r.final else ''
+        check(re.search(why, phrase), '403 phrase %r does not give the reason /%s/' % (phrase, why))
+        await x.expect(r'sip: MESSAGE from %s \(source 127\.0\.0\.1\) refused with 403: %s'
+                       % (re.escape(sender), why), 5, xmark)
+        await ping_as(c)
+        check(not [m for m in c.messages[mark:] if body_of(m) == body], 'alice got the refused message')
+    figures = scrape_metrics()
+    check(figure(figures, 'xsgw_sip_from_domain_refused_total') == 2,
+          'xsgw_sip_from_domain_refused_total %s, expected 2' % figure(figures, 'xsgw_sip_from_domain_refused_total'))
+    await h.stop_instance(x)
+
+
 def scrape_metrics():
     """GET /metrics from the main instance: {(name, frozenset(labels)): value}."""
     import socket
@@ -2534,7 +2576,7 @@ SCENARIOS = [x1_x2_handshake, x6_disco, x7_version_ping, x8_unknown_iq, x9_iq_ga
              p8_p10_baresip_watches_xmpp, p4_p8_rejection, p6_xmpp_unsubscribes, p12_per_subscriber,
              p13_publish, p14_limits, p7_gateway_restart, p9_shutdown_deactivated, p7_fetch_pending,
              x3_wrong_secret, x3_conflict, x3_dead_link, m5_link_down_503, x3_server_restart, x10_sigterm,
-             s5_message_size, s7_allowed_domains, s1_secret_not_logged]
+             from_domain_check, s5_message_size, s7_allowed_domains, s1_secret_not_logged]
 
 
 # ---------------------------------------------------------------------------------------------

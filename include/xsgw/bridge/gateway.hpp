@@ -110,6 +110,9 @@ private:
     /// S7: true when the stanza may go on; otherwise it has been answered or dropped.
     bool sender_allowed(const gloox::Tag& stanza);
     void reply(gloox::Tag* stanza, const gloox::Tag& request);
+    /// sip.verify_from_domain: is source a SIP server of from's domain (RFC 3263)?
+    void check_from_domain(const std::string& from, const std::string& source,
+                           const std::function<void(const sip::UserAgent::SourceVerdict&)>& done);
 
     core::EventLoop& loop_;
     core::Config config_;

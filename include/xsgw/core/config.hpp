@@ -58,6 +58,9 @@ struct SipConfig {
     std::string tls_key;
     /// S4: PEM file of the CAs trusted to sign a TLS peer's certificate; absolute path.
     std::string tls_ca_file = "/etc/ssl/certs/ca-certificates.crt";
+    /// Who may speak for a domain: a MESSAGE or new SUBSCRIBE is taken only from a source
+    /// address among its From domain's RFC 3263 targets; else 403 (503 when DNS fails).
+    bool verify_from_domain = false;
     /// Type of the XMPP messages made from SIP MESSAGEs: "chat" or "normal" (M7).
     std::string message_type = "chat";
     /// Largest message body carried either way, 1..1048576 bytes; past it 413 / policy-violation.

@@ -19,6 +19,7 @@
 
 struct nua_s;
 struct nua_handle_s;
+struct nua_saved_event;
 
 namespace xsgw::sip {
 
@@ -238,6 +239,26 @@ public:
 
     void set_message_handler(MessageHandler handler) { on_message_ = std::move(handler); }
 
+    // --- Who may speak for a domain (issue 5 part 7) ---
+
+    /// The outcome of a source check: status 0 takes the request, else the final response.
+    struct SourceVerdict {
+        int status = 0;
+        std::string phrase;
+        std::string retry_after; ///< Retry-After with a 503; empty: none
+    };
+    /// Decides whether source (the request's IP address) may send for from (its From URI);
+    /// done may run at once or later, once.
+    using SourceCheck = std::function<void(const std::string& from, const std::string& source,
+                                           std::function<void(const SourceVerdict&)> done)>;
+    /// With a check set, every MESSAGE and new SUBSCRIBE waits for its verdict (its handler
+    /// runs after a pass; a refusal is the answer). None: every request is taken.
+    void set_source_check(SourceCheck check) { source_check_ = std::move(check); }
+    /// Requests refused by the source check so far.
+    std::uint64_t source_refused() const { return source_refused_; }
+    /// Requests waiting for the source check's verdict.
+    std::size_t source_checks_waiting() const { return deferred_.size(); }
+
     // --- Subscriber (we watch a SIP presentity) ---
 
     /// Sends a SUBSCRIBE (Event: presence, Accept: application/pidf+xml) through the first
@@ -382,8 +403,9 @@ private:
     void on_notify(Subscriber& s, int status, const void* sip, const void* tags);
     void end_subscriber(Subscriber& s, int status, const std::string& phrase,
                         const std::string& reason, std::optional<std::chrono::seconds> retry);
+    /// saved: the request's saved event when it was deferred (answered with it), else null.
     void on_incoming_subscribe(nua_handle_s* nh, Watcher* watcher, int status, const void* sip,
-                               const void* tags);
+                               const void* tags, nua_saved_event** saved = nullptr);
     void arm_watcher_expiry(Watcher& w, std::chrono::seconds granted);
     void on_notify_response(Watcher& w, int status, const void* tags);
     void forget_watcher(Watcher& w, const std::string& reason);
@@ -406,6 +428,12 @@ private:
     /// 503 with Retry-After and nh is destroyed.
     bool over_rate_limit(nua_handle_s* nh, const char* method);
     bool too_many_hops(nua_handle_s* nh, const void* sip, const char* method);
+    struct Deferred; // a request waiting for the source check
+    bool defer_for_source_check(nua_handle_s* nh, const void* sip, bool subscribe);
+    void resume_deferred(std::uint64_t id, const SourceVerdict& verdict);
+    void answer_deferred(std::uint64_t id, int status, const char* phrase,
+                         const std::string& retry_after);
+    void take_message(nua_handle_s* nh, const void* sip, nua_saved_event** saved);
 
     core::EventLoop& loop_;
     std::unique_ptr<detail::TlsVerifier> tls_verifier_; ///< S4; none without sip.tls_listen
@@ -423,6 +451,12 @@ private:
     RateLimiter rate_limiter_;
     RateLimitStats rate_limited_;
     std::uint64_t too_many_hops_ = 0;
+    SourceCheck source_check_;
+    std::unordered_map<std::uint64_t, std::unique_ptr<Deferred>> deferred_;
+    std::uint64_t next_deferred_ = 0;
+    std::uint64_t source_refused_ = 0;
+    /// Checks that answer after the user agent is gone find it expired.
+    std::shared_ptr<char> alive_ = std::make_shared<char>();
     std::size_t total_queued_ = 0;
     /// Call-IDs of our MESSAGEs: a random per-process key and a counter, mixed (fresh_call_id).
     std::uint64_t call_id_key_[2] = {0, 0};

@@ -151,6 +151,8 @@ const std::vector<BadCase> bad_cases = {
      "expected integer, got date"},
     {"version_show_os string", xmpp_ok + "version_show_os = \"yes\"\n" + sip_ok,
      "xmpp.version_show_os", "expected boolean, got string"},
+    {"verify_from_domain integer", minimal + "verify_from_domain = 1\n", "sip.verify_from_domain",
+     "expected boolean, got integer"},
     {"domain array", xmpp_ok + "[sip]\ndomain = [\"xmpp.test\"]\n", "sip.domain",
      "expected string, got array"},
     {"listen table", minimal + "listen = {host = \"h\"}\n", "sip.listen",
@@ -415,6 +417,7 @@ version_show_os = false
 [sip]
 domain = "xmpp-gw.example.com"
 listen = "sip:gw.example.com:5060;transport=tcp"
+verify_from_domain = true
 max_requests_per_source = 20
 burst_per_source = 30
 
@@ -490,6 +493,7 @@ TEST_CASE("config: minimal config takes every default") {
     CHECK(config.sip.listen == "sip:127.0.0.1:5080");
     CHECK(config.sip.max_requests_per_source == 200);
     CHECK(config.sip.burst_per_source == 400);
+    CHECK_FALSE(config.sip.verify_from_domain);
     CHECK(config.dns.servers.empty());
     CHECK(config.log.level == "info");
     CHECK(config.presence.subscribe_expires == std::chrono::seconds{3600});
@@ -516,6 +520,7 @@ TEST_CASE("config: every key set to a non-default value") {
     CHECK(config.sip.domain == "xmpp-gw.example.com");
     CHECK(config.sip.listen == "sip:gw.example.com:5060;transport=tcp");
     CHECK(config.sip.tls_listen.empty());
+    CHECK(config.sip.verify_from_domain);
     CHECK(config.sip.max_requests_per_source == 20);
     CHECK(config.sip.burst_per_source == 30);
     CHECK(config.dns.servers == std::vector<std::string>{"127.0.0.53:53", "[::1]:5353"});
@@ -824,6 +829,10 @@ TEST_CASE("config: etc/xsgw.toml is the local demo and documents every default")
     CHECK(config.xmpp.version_show_os == xmpp_defaults.version_show_os);
     CHECK(config.sip.listen == "sip:127.0.0.1:5080");
     CHECK(config.sip.listen == sip_defaults.listen);
+    CHECK(config.sip.tls_listen.empty()); // commented out: no TLS
+    CHECK(config.sip.tls_ca_file == sip_defaults.tls_ca_file);
+    CHECK_FALSE(config.sip.verify_from_domain);
+    CHECK(config.sip.verify_from_domain == sip_defaults.verify_from_domain);
     CHECK(config.sip.max_requests_per_source == 200);
     CHECK(config.sip.max_requests_per_source == sip_defaults.max_requests_per_source);
     CHECK(config.sip.burst_per_source == 400);

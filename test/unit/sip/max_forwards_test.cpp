@@ -17,26 +17,6 @@ using xsgw::sip::WatcherId;
 using xsgw::test::listen_on;
 using xsgw::test::RawSender;
 
-namespace {
-
-std::string request(const std::string& method, int port, int max_forwards, const std::string& id,
-                    int from_port) {
-    const std::string ruri = "sip:alice*xmpp.test@127.0.0.1:" + std::to_string(port);
-    const std::string body = method == "MESSAGE" ? "hi" : "";
-    return method + " " + ruri + " SIP/2.0\r\n" +
-           "Via: SIP/2.0/UDP 127.0.0.1:" + std::to_string(from_port) + ";branch=z9hG4bK-s6-" + id +
-           ";rport\r\n" + "Max-Forwards: " + std::to_string(max_forwards) + "\r\n" +
-           "From: <sip:carol@127.0.0.1>;tag=s6\r\n" + "To: <" + ruri + ">\r\n" + "Call-ID: s6-" +
-           id + "@127.0.0.1\r\n" + "CSeq: 1 " + method + "\r\n" +
-           (method == "SUBSCRIBE"
-                ? "Event: presence\r\nExpires: 60\r\nContact: <sip:carol@127.0.0.1:" +
-                      std::to_string(from_port) + ">\r\n"
-                : "Content-Type: text/plain\r\n") +
-           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-}
-
-} // namespace
-
 TEST_CASE("S6 a MESSAGE or a new SUBSCRIBE with Max-Forwards 0 is answered 483 and not taken") {
     EventLoop loop;
     UserAgent ua(loop, listen_on(25095));
@@ -72,8 +52,8 @@ TEST_CASE("S6 a MESSAGE or a new SUBSCRIBE with Max-Forwards 0 is answered 483 a
     for (const auto& row : rows) {
         CAPTURE(row.method);
         CAPTURE(row.max_forwards);
-        sender.send(
-            request(row.method, 25095, row.max_forwards, std::to_string(++n), sender.port()));
+        sender.send(xsgw::test::sip_request(row.method, 25095, "s6-" + std::to_string(++n),
+                                            sender.port(), row.max_forwards));
         REQUIRE(
             loop.run_until([&] { return sender.receive() == static_cast<std::size_t>(n); }, 5s));
         CHECK(sender.responses.back().starts_with(row.expected));

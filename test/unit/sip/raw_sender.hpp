@@ -81,4 +81,23 @@ private:
     sockaddr_in to_{};
 };
 
+/// A MESSAGE (body "hi") or a SUBSCRIBE (Event: presence, Expires: 60) to
+/// sip:alice*xmpp.test@127.0.0.1:port, sent from 127.0.0.1:from_port; id makes Call-ID and branch.
+inline std::string sip_request(const std::string& method, int port, const std::string& id,
+                               int from_port, int max_forwards = 70,
+                               const std::string& from = "sip:carol@127.0.0.1") {
+    const std::string ruri = "sip:alice*xmpp.test@127.0.0.1:" + std::to_string(port);
+    const std::string body = method == "MESSAGE" ? "hi" : "";
+    const std::string contact =
+        "Contact: <sip:carol@127.0.0.1:" + std::to_string(from_port) + ">\r\n";
+    return method + " " + ruri + " SIP/2.0\r\n" +
+           "Via: SIP/2.0/UDP 127.0.0.1:" + std::to_string(from_port) + ";branch=z9hG4bK-" + id +
+           ";rport\r\n" + "Max-Forwards: " + std::to_string(max_forwards) + "\r\n" + "From: <" +
+           from + ">;tag=t" + id + "\r\n" + "To: <" + ruri + ">\r\n" + "Call-ID: " + id +
+           "@127.0.0.1\r\n" + "CSeq: 1 " + method + "\r\n" +
+           (method == "SUBSCRIBE" ? "Event: presence\r\nExpires: 60\r\n" + contact
+                                  : "Content-Type: text/plain\r\n") +
+           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
 } // namespace xsgw::test
