@@ -11,6 +11,7 @@
 // on expiry (with the last body), and refreshes a publication with
 // SIP-If-Match. It has no Timer N for a subscription's first NOTIFY.
 #include "handles.hpp"
+#include "incoming.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -29,22 +30,6 @@ int substate_of(const void* tags) {
     int substate = nua_substate_embryonic;
     tl_gets(static_cast<const tagi_t*>(tags), NUTAG_SUBSTATE_REF(substate), TAG_END());
     return substate;
-}
-
-std::optional<std::chrono::seconds> seconds_of(const char* text) {
-    if (text == nullptr || *text == '\0') return std::nullopt;
-    char* end = nullptr;
-    const unsigned long value = std::strtoul(text, &end, 10);
-    if (end == text) return std::nullopt;
-    return std::chrono::seconds(std::min<unsigned long>(value, 86400UL * 365));
-}
-
-std::string media_type(const sip_content_type_t* ct) {
-    if (ct == nullptr || ct->c_type == nullptr) return {};
-    std::string type = ct->c_type;
-    std::transform(type.begin(), type.end(), type.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return type;
 }
 
 } // namespace
@@ -185,27 +170,9 @@ void UserAgent::on_notify(Subscriber& s, int status, const void* raw, const void
     s.answered = true;
     s.notified = true;
     s.timer_n.reset();
-    NotifyInfo info;
+    NotifyInfo info = detail::notify_info_of(sip);
     const int substate = substate_of(tags);
     const sip_subscription_state_t* ss = sip != nullptr ? sip->sip_subscription_state : nullptr;
-    std::string said = ss != nullptr && ss->ss_substate != nullptr ? ss->ss_substate : "";
-    std::transform(said.begin(), said.end(), said.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (said == "active") {
-        info.state = SubState::active;
-    } else if (said == "terminated") {
-        info.state = SubState::terminated;
-    } else {
-        info.state = SubState::pending;
-    }
-    if (ss != nullptr) {
-        if (ss->ss_reason != nullptr) info.reason = ss->ss_reason;
-        info.expires = seconds_of(ss->ss_expires);
-    }
-    if (sip != nullptr && sip->sip_payload != nullptr && sip->sip_payload->pl_data != nullptr) {
-        info.body.assign(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
-        info.content_type = media_type(sip->sip_content_type);
-    }
     const bool over = substate == nua_substate_terminated;
     if (info.state == SubState::terminated && !over) {
         // deactivated / probation: nua subscribes again by itself; nothing ends.
@@ -214,7 +181,8 @@ void UserAgent::on_notify(Subscriber& s, int status, const void* raw, const void
         info.state = SubState::pending;
         info.body.clear();
     }
-    spdlog::debug("sip: NOTIFY {} -> {}: {} {} bytes", s.request.request_uri, s.request.from, said,
+    spdlog::debug("sip: NOTIFY {} -> {}: {} {} bytes", s.request.request_uri, s.request.from,
+                  ss != nullptr && ss->ss_substate != nullptr ? ss->ss_substate : "",
                   info.body.size());
     if (s.callbacks.on_notify) s.callbacks.on_notify(info);
     // The callback may have unsubscribed.
@@ -222,7 +190,7 @@ void UserAgent::on_notify(Subscriber& s, int status, const void* raw, const void
     if (it == subscribers_.end() || it->second.get() != &s || s.ending) return;
     if (over) {
         std::optional<std::chrono::seconds> retry;
-        if (ss != nullptr) retry = seconds_of(ss->ss_retry_after);
+        if (ss != nullptr) retry = detail::seconds_of(ss->ss_retry_after);
         end_subscriber(s, 0, "", info.reason, retry);
     }
 }
@@ -249,20 +217,7 @@ void UserAgent::set_max_watcher_expires(std::chrono::seconds expires) {
 void UserAgent::on_incoming_subscribe(nua_handle_s* nh, Watcher* known, int status, const void* raw,
                                       const void* tags, nua_saved_event** saved) {
     const auto* sip = static_cast<const sip_t*>(raw);
-    detail::Home home;
-    IncomingSubscribe in;
-    if (sip != nullptr) {
-        if (sip->sip_request != nullptr) in.request_uri = home.url(sip->sip_request->rq_url);
-        if (sip->sip_from != nullptr) in.from = home.url(sip->sip_from->a_url);
-        if (sip->sip_to != nullptr) in.to = home.url(sip->sip_to->a_url);
-        if (sip->sip_event != nullptr && sip->sip_event->o_type != nullptr)
-            in.event = sip->sip_event->o_type;
-        if (sip->sip_accept != nullptr) in.accept = home.header(sip->sip_accept);
-        if (sip->sip_expires != nullptr)
-            in.expires = std::chrono::seconds(sip->sip_expires->ex_delta);
-        if (sip->sip_call_id != nullptr && sip->sip_call_id->i_id != nullptr)
-            in.call_id = sip->sip_call_id->i_id;
-    }
+    IncomingSubscribe in = detail::incoming_subscribe_of(sip);
     in.refresh = known != nullptr;
     if (known != nullptr && status >= 200) {
         // nua answered this refresh (or Expires: 0) itself and re-sends the last NOTIFY (P9).

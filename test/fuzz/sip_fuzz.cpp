@@ -1,5 +1,6 @@
 // SIP requests as xsgw receives them (S2): Sofia-SIP's parser, then what the user agent
-// reads of the request, then the bridge's pure steps on it (addresses, message translation).
+// reads of the request (as a MESSAGE, a SUBSCRIBE and a NOTIFY), then the bridge's pure
+// steps on it (addresses, message translation).
 #include "xsgw/address/address.hpp"
 #include "xsgw/sip/incoming.hpp"
 #include "xsgw/translate/message.hpp"
@@ -14,6 +15,15 @@ static void check(bool ok) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
+    if (const auto n = xsgw::sip::parse_notify(text)) {
+        check(n->body.size() <= size);
+        check(!n->expires || n->expires->count() <= 86400L * 365);
+        check(n->content_type.size() <= size);
+    }
+    if (const auto s = xsgw::sip::parse_subscribe(text)) {
+        check(s->accept.size() <= 2 * size + 64); // as Sofia prints it back
+        if (auto ruri = xsgw::address::parse_sip_uri(s->request_uri)) (void)ruri->host.size();
+    }
     const auto m = xsgw::sip::parse_request(text);
     if (!m) return 0;
     check(m->body.size() <= size);

@@ -14,4 +14,10 @@ namespace xsgw::sip {
 /// nullopt when the parser refuses it or it is no request.
 std::optional<IncomingMessage> parse_request(std::string_view text);
 
+/// The same parse, read as the notifier reads a SUBSCRIBE.
+std::optional<IncomingSubscribe> parse_subscribe(std::string_view text);
+
+/// The same parse, read as the subscriber reads a NOTIFY.
+std::optional<NotifyInfo> parse_notify(std::string_view text);
+
 } // namespace xsgw::sip

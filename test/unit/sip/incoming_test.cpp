@@ -72,3 +72,45 @@ TEST_CASE("M6 S2 what is no request, or no SIP, reads as nothing") {
         CHECK_FALSE(parse_request(text));
     }
 }
+
+TEST_CASE("S2 a NOTIFY and a SUBSCRIBE are read as the user agent reads them") {
+    const std::string notify =
+        "NOTIFY sip:alice*xmpp.test@127.0.0.1:5080 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bK-n1\r\nMax-Forwards: 70\r\n"
+        "From: <sip:bob@simple.test>;tag=n1\r\nTo: <sip:alice*xmpp.test@sip.test>;tag=a1\r\n"
+        "Call-ID: n1@127.0.0.2\r\nCSeq: 2 NOTIFY\r\nEvent: presence\r\n"
+        "Subscription-State: TERMINATED;reason=rejected;expires=99999999999\r\n"
+        "Content-Type: Application/PIDF+XML;charset=UTF-8\r\nContent-Length: 4\r\n\r\nbody";
+    const auto n = xsgw::sip::parse_notify(notify);
+    REQUIRE(n.has_value());
+    CHECK(n->state == xsgw::sip::SubState::terminated);
+    CHECK(n->reason == "rejected");
+    CHECK(n->expires == std::chrono::seconds(86400L * 365)); // capped
+    CHECK(n->content_type == "application/pidf+xml");
+    CHECK(n->body == "body");
+    const std::string pending = std::string(notify).replace(
+        notify.find("TERMINATED;reason=rejected;expires=99999999999"),
+        std::string("TERMINATED;reason=rejected;expires=99999999999").size(), "bogus");
+    const auto p = xsgw::sip::parse_notify(pending);
+    REQUIRE(p.has_value());
+    CHECK(p->state == xsgw::sip::SubState::pending); // an unknown state is no subscription yet
+    CHECK_FALSE(p->expires.has_value());
+
+    const std::string subscribe =
+        "SUBSCRIBE sip:alice*xmpp.test@sip.test SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK3\r\nMax-Forwards: 70\r\n"
+        "From: <sip:bob@simple.test>;tag=3\r\nTo: <sip:alice*xmpp.test@sip.test>\r\n"
+        "Call-ID: c3\r\nCSeq: 1 SUBSCRIBE\r\nEvent: presence;id=7\r\n"
+        "Accept: application/pidf+xml, application/xpidf+xml\r\nExpires: 600\r\n"
+        "Contact: <sip:bob@127.0.0.1:5062>\r\nContent-Length: 0\r\n\r\n";
+    const auto s = xsgw::sip::parse_subscribe(subscribe);
+    REQUIRE(s.has_value());
+    CHECK(s->event == "presence");
+    CHECK(s->accept == "application/pidf+xml, application/xpidf+xml");
+    CHECK(s->expires == std::chrono::seconds(600));
+    CHECK(s->from == "sip:bob@simple.test");
+    CHECK(s->request_uri == "sip:alice*xmpp.test@sip.test");
+    CHECK(s->call_id == "c3");
+    CHECK_FALSE(s->refresh);
+    CHECK_FALSE(xsgw::sip::parse_subscribe("SIP/2.0 200 OK\r\n\r\n").has_value());
+}
