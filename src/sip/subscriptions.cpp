@@ -87,7 +87,9 @@ void UserAgent::resume_subscriber(std::uint64_t id) {
     if (it == subscribers_.end() || stopping_ || shut_down_) return;
     Subscriber& s = *it->second;
     if (s.ending || s.nh != nullptr) return;
-    if (!start_subscriber(s)) end_subscriber(s, 503, s.refusal, "", std::nullopt);
+    if (start_subscriber(s)) return;
+    const std::string why = s.refusal; // end_subscriber frees s before it reports
+    end_subscriber(s, 503, why, "", std::nullopt);
 }
 
 void UserAgent::unsubscribe(SubscriptionId id) {
