@@ -58,6 +58,18 @@ std::optional<std::pair<std::string, std::string>> check_addressing(const core::
     return std::make_pair(std::string("sip.domain"), *why);
 }
 
+bool starts_sip_work(const gloox::Tag& stanza) {
+    const std::string& name = stanza.name();
+    const std::string& type = stanza.findAttribute("type");
+    if (name == "message") {
+        if (type == "error") return false; // E4
+    } else if (name != "presence" || type != "subscribe") {
+        return false;
+    }
+    auto to = address::parse_jid(stanza.findAttribute("to"));
+    return to && !to->local.empty();
+}
+
 SenderVerdict check_sender_domain(const gloox::Tag& stanza,
                                   const std::vector<std::string>& allowed_domains) {
     if (allowed_domains.empty()) return SenderVerdict::pass;
@@ -90,15 +102,17 @@ dns::Resolver::Options resolver_options(const core::Config& config) {
 } // namespace
 
 Gateway::Gateway(core::EventLoop& loop, const core::Config& config)
-    : loop_(loop), config_(config), link_(loop, config.xmpp),
-      resolver_(loop, config.dns, resolver_options(config)), agent_(loop, config.sip),
-      services_(
-          config.xmpp.component,
-          xmpp::ServiceInfo{.name = "xsgw",
-                            .version = XSGW_VERSION,
-                            .show_os = config.xmpp.version_show_os,
-                            .admins = config.xmpp.admins},
-          [this](const std::string& prompt) { return prompt_to_contact_jid(prompt, config_); }),
+    : loop_(loop), config_(config),
+      sender_limiter_({config.xmpp.max_stanzas_per_sender, config.xmpp.burst_per_sender}),
+      link_(loop, config.xmpp), resolver_(loop, config.dns, resolver_options(config)),
+      agent_(loop, config.sip), services_(config.xmpp.component,
+                                          xmpp::ServiceInfo{.name = "xsgw",
+                                                            .version = XSGW_VERSION,
+                                                            .show_os = config.xmpp.version_show_os,
+                                                            .admins = config.xmpp.admins},
+                                          [this](const std::string& prompt) {
+                                              return prompt_to_contact_jid(prompt, config_);
+                                          }),
       relay_(config_, link_, agent_, resolver_),
       presence_(loop, config_, link_, agent_, resolver_) {
     link_.set_stanza_handler([this](const gloox::Tag& stanza) { on_stanza(stanza); });
@@ -172,6 +186,17 @@ std::vector<std::string> Gateway::reload(const core::Config& next) {
             changed.push_back(fmt::format("sip.burst_per_source {} -> {}", rate.burst,
                                           next.sip.burst_per_source));
         agent_.set_rate_limits({next.sip.max_requests_per_source, next.sip.burst_per_source});
+    }
+    const sip::RateLimiter::Limits per_sender = sender_limiter_.limits();
+    if (next.xmpp.max_stanzas_per_sender != per_sender.rate ||
+        next.xmpp.burst_per_sender != per_sender.burst) {
+        if (next.xmpp.max_stanzas_per_sender != per_sender.rate)
+            changed.push_back(fmt::format("xmpp.max_stanzas_per_sender {} -> {}", per_sender.rate,
+                                          next.xmpp.max_stanzas_per_sender));
+        if (next.xmpp.burst_per_sender != per_sender.burst)
+            changed.push_back(fmt::format("xmpp.burst_per_sender {} -> {}", per_sender.burst,
+                                          next.xmpp.burst_per_sender));
+        sender_limiter_.set_limits({next.xmpp.max_stanzas_per_sender, next.xmpp.burst_per_sender});
     }
     if (next.xmpp.allowed_domains != config_.xmpp.allowed_domains) {
         changed.push_back(fmt::format("xmpp.allowed_domains {} -> {}",
@@ -255,7 +280,7 @@ void Gateway::on_stanza(const gloox::Tag& stanza) {
         spdlog::debug("xmpp: {} id='{}' type='{}' from {} to {}", name, stanza.findAttribute("id"),
                       stanza.findAttribute("type"), stanza.findAttribute("from"),
                       stanza.findAttribute("to"));
-    if (!sender_allowed(stanza)) return;
+    if (!sender_allowed(stanza) || !sender_within_rate(stanza)) return;
     if (stopping_ && name == "presence") {
         spdlog::debug("xmpp: presence from {} ignored: stopping", stanza.findAttribute("from"));
         return;
@@ -294,6 +319,30 @@ bool Gateway::sender_allowed(const gloox::Tag& stanza) {
     return false;
 }
 
+bool Gateway::sender_within_rate(const gloox::Tag& stanza) {
+    if (sender_limiter_.limits().rate == 0 || !starts_sip_work(stanza)) return true;
+    const auto from = address::parse_jid(stanza.findAttribute("from"));
+    if (!from) return true; // the relay answers what it cannot read
+    const std::string sender = address::bare_string(*from);
+    const auto decision = sender_limiter_.admit(sender, std::chrono::steady_clock::now());
+    const auto limits = sender_limiter_.limits();
+    if (decision.log_refused != 0)
+        spdlog::warn("bridge: refused {} stanza(s) from {} with resource-constraint since the last "
+                     "such line: over xmpp.max_stanzas_per_sender ({} per second, burst {})",
+                     decision.log_refused, sender, limits.rate, limits.burst);
+    if (decision.allowed) return true;
+    const bool message = stanza.name() == "message";
+    ++(message ? sender_refusals_.messages : sender_refusals_.subscribes);
+    reply(xmpp::make_error_reply(
+              stanza, config_.xmpp.component,
+              {"wait", "resource-constraint",
+               fmt::format("too many messages and subscription requests from {}: at most {} a "
+                           "second; try again in {} s",
+                           sender, limits.rate, decision.retry_after.count())}),
+          stanza);
+    return false;
+}
+
 std::vector<core::Sample> Gateway::metrics() const {
     std::vector<core::Sample> out;
     auto add = [&](std::string name, std::string help, std::string type, double value,
@@ -327,6 +376,11 @@ std::vector<core::Sample> Gateway::metrics() const {
         add("xsgw_sip_rate_limited_total",
             "SIP requests refused 503 over sip.max_requests_per_source, by method (S5)", "counter",
             static_cast<double>(n), {{"method", method}});
+    for (const auto& [kind, n] : {std::pair{"message", sender_refusals_.messages},
+                                  std::pair{"subscribe", sender_refusals_.subscribes}})
+        add("xsgw_xmpp_rate_limited_total",
+            "XMPP stanzas toward SIP refused over xmpp.max_stanzas_per_sender, by kind (S5)",
+            "counter", static_cast<double>(n), {{"kind", kind}});
     add("xsgw_sip_too_many_hops_total",
         "SIP requests refused 483 because they arrived with Max-Forwards 0 (S6)", "counter",
         static_cast<double>(agent_.too_many_hops()));

@@ -43,7 +43,7 @@ constexpr std::array<TableSchema, 6> schema{{
     {"xmpp",
      {"component", "host", "port", "secret", "secret_file", "keepalive_interval",
       "keepalive_timeout", "reconnect_min", "reconnect_max", "version_show_os", "admins",
-      "allowed_domains"}},
+      "allowed_domains", "max_stanzas_per_sender", "burst_per_sender"}},
     {"sip",
      {"domain", "listen", "message_type", "max_message_bytes", "max_requests_per_source",
       "burst_per_source", "tls_listen", "tls_certificate", "tls_key", "tls_ca_file",
@@ -493,6 +493,8 @@ private:
     Check secret();
     Check sip();
     Check sip_tls();
+    Check rate_limit(std::string_view table, std::string_view rate_key, std::string_view burst_key,
+                     std::string_view unit, std::uint32_t& rate_out, std::uint32_t& burst_out);
     Check dns();
     Check log();
     Check metrics();
@@ -715,6 +717,11 @@ Check Validator::xmpp() {
             xmpp.allowed_domains.push_back(std::move(domain));
         }
     }
+    // S5 toward SIP, per sender (bare JID).
+    if (auto problem = rate_limit("xmpp", "max_stanzas_per_sender", "burst_per_sender", "stanzas",
+                                  xmpp.max_stanzas_per_sender, xmpp.burst_per_sender)) {
+        return problem;
+    }
     return std::nullopt;
 }
 
@@ -839,27 +846,34 @@ Check Validator::sip() {
     }
     config_.sip.max_message_bytes = static_cast<std::size_t>(bytes);
 
-    // S5: 0 turns the limit off, so the rate may be 0; a burst below 1 would refuse every
-    // request, so it may not.
+    return rate_limit("sip", "max_requests_per_source", "burst_per_source", "requests",
+                      config_.sip.max_requests_per_source, config_.sip.burst_per_source);
+}
+
+// S5: a token bucket's rate and burst. 0 turns the limit off, so the rate may be 0; a burst
+// below 1 would refuse everything, so it may not; unset, the burst is twice the rate.
+Check Validator::rate_limit(std::string_view table, std::string_view rate_key,
+                            std::string_view burst_key, std::string_view unit,
+                            std::uint32_t& rate_out, std::uint32_t& burst_out) {
     constexpr int64_t max_rate_limit = 1'000'000;
     std::optional<int64_t> rate;
-    if (auto problem = get("sip", "max_requests_per_source", rate)) {
+    if (auto problem = get(table, rate_key, rate)) {
         return problem;
     }
     if (rate) {
         if (*rate < 0 || *rate > max_rate_limit) {
-            return issue("sip.max_requests_per_source",
-                         fmt::format("{} is out of range: expected 0..{} requests per second (0: "
-                                     "no limit)",
-                                     *rate, max_rate_limit));
+            return issue(fmt::format("{}.{}", table, rate_key),
+                         fmt::format("{} is out of range: expected 0..{} {} per second (0: no "
+                                     "limit)",
+                                     *rate, max_rate_limit, unit));
         }
-        config_.sip.max_requests_per_source = static_cast<std::uint32_t>(*rate);
+        rate_out = static_cast<std::uint32_t>(*rate);
     }
-    int64_t burst = std::max<int64_t>(1, int64_t{2} * config_.sip.max_requests_per_source);
-    if (auto problem = get_positive("sip", "burst_per_source", max_rate_limit, "requests", burst)) {
+    int64_t burst = std::max<int64_t>(1, int64_t{2} * rate_out);
+    if (auto problem = get_positive(table, burst_key, max_rate_limit, unit, burst)) {
         return problem;
     }
-    config_.sip.burst_per_source = static_cast<std::uint32_t>(std::min(burst, max_rate_limit));
+    burst_out = static_cast<std::uint32_t>(std::min(burst, max_rate_limit));
     return std::nullopt;
 }
 

@@ -1365,6 +1365,49 @@ async def s7_allowed_domains(h):
 
 
 @messaging
+async def s5_per_sender(h):
+    """S5 toward SIP, per sender: alice sends 70 messages to bob at once; the main instance's default
+    xmpp.max_stanzas_per_sender (20 a second, burst 40) lets the first ones through and answers the rest
+    with resource-constraint (type wait). The ledger balances exactly: every id either reached bob or
+    got that error, none both, none neither; some were refused and most of the burst went through."""
+    sip = h.sip_peers()
+    await h.main.ensure_link_up()
+    c = await h.alice()
+    n, tag = 70, h.token('s5p')
+    mark, cmark = sip.bob.trace.mark(), c.message_mark()
+    ids = ['%s-%d' % (tag, i) for i in range(n)]
+    for i in ids:
+        c.send_message(BOB_JID, i, '<body>%s</body>' % i)
+    answered = lambda m: m.get('type') == 'error' and m.get('id') in ids
+
+    def settled():
+        got = {m.body.decode(errors='replace') for m in sip.bob.trace.received(mark)}
+        errors = {m.get('id') for m in c.messages[cmark:] if answered(m)}
+        return got, errors
+
+    deadline = time.monotonic() + 20
+    while True:
+        got, errors = settled()
+        if len(got & set(ids)) + len(errors) >= n or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    delivered = got & set(ids)
+    h.log('s5_per_sender: %d delivered, %d refused of %d' % (len(delivered), len(errors), n))
+    check(not delivered & errors, 'both delivered and refused: %s' % sorted(delivered & errors)[:5])
+    lost = set(ids) - delivered - errors
+    check(not lost, '%d of %d messages neither delivered nor refused: %s' % (len(lost), n, sorted(lost)[:5]))
+    # alice's messages of the scenarios just before may still hold a few tokens of her burst of 40
+    check(errors and len(delivered) >= 30, '%d delivered, %d refused: expected most of the burst of 40 '
+          'through and some refused' % (len(delivered), len(errors)))
+    for m in c.messages[cmark:]:
+        if answered(m):
+            check(error_condition(m) == ('wait', 'resource-constraint'),
+                  'refusal %s: %s' % (m.get('id'), to_text(m)))
+            check('at most 20 a second' in (error_text(m) or ''), 'refusal text %r' % error_text(m))
+    await h.main.expect(r'bridge: refused \d+ stanza\(s\) from alice@xmpp\.test with resource-constraint', 5)
+
+
+@messaging
 async def from_domain_check(h):
     """Issue 5 part 7, who may speak for a domain: an instance with [sip] verify_from_domain = true takes
     bob@simple.test's MESSAGE relayed by Kamailio (source 127.0.0.2 = pbx.simple.test, simple.test's
@@ -2571,7 +2614,8 @@ SCENARIOS = [x1_x2_handshake, x6_disco, x7_version_ping, x8_unknown_iq, x9_iq_ga
              m1_xmpp_to_sip, m6_sip_to_xmpp, m2_no_contact, m5_unknown_user, m5_unresolvable, d5_failover,
              m4_large_over_tcp, m6_cpim_html_415, m8_chat_states, m9_receipt, m12_bounce_notice,
              a9_foreign_request_uri, a2_no_separator, s3_subject_crlf,
-             s4_tls_to_sip, s4_tls_wrong_name, s4_tls_untrusted, s4_tls_from_sip, metrics_scrape,
+             s4_tls_to_sip, s4_tls_wrong_name, s4_tls_untrusted, s4_tls_from_sip, s5_per_sender,
+             metrics_scrape,
              p1_p2_p3_p11_xmpp_watches_sip, p2_p5_pending_then_active, p8_p9_p10_sip_watches_xmpp, p9_watcher_expiry,
              p8_p10_baresip_watches_xmpp, p4_p8_rejection, p6_xmpp_unsubscribes, p12_per_subscriber,
              p13_publish, p14_limits, p7_gateway_restart, p9_shutdown_deactivated, p7_fetch_pending,

@@ -56,6 +56,17 @@ struct DomainRefusals {
     std::uint64_t ignored = 0;    ///< other presence dropped
 };
 
+/// True for what would start work toward SIP: a message (not an error) or a presence
+/// subscribe to a contact (a JID with a local part). Presence probes, unsubscribes and iq are
+/// the gateway's own or end state.
+bool starts_sip_work(const gloox::Tag& stanza);
+
+/// What the S5 per-sender limit stopped so far (answered resource-constraint).
+struct SenderRefusals {
+    std::uint64_t messages = 0;
+    std::uint64_t subscribes = 0;
+};
+
 /// Owns the component link, the SIP user agent and the resolver, and routes
 /// everything that arrives on either side.
 class Gateway {
@@ -104,12 +115,15 @@ public:
     const PresenceStats& presence_stats() const { return presence_.stats(); }
     /// What xmpp.allowed_domains stopped so far (S7).
     const DomainRefusals& domain_refusals() const { return domain_refusals_; }
+    const SenderRefusals& sender_refusals() const { return sender_refusals_; }
 
 private:
     void on_stanza(const gloox::Tag& stanza);
     /// S7: true when the stanza may go on; otherwise it has been answered or dropped.
     bool sender_allowed(const gloox::Tag& stanza);
     void reply(gloox::Tag* stanza, const gloox::Tag& request);
+    /// S5: true when the sender is within xmpp.max_stanzas_per_sender; otherwise answered.
+    bool sender_within_rate(const gloox::Tag& stanza);
     /// sip.verify_from_domain: is source a SIP server of from's domain (RFC 3263)?
     void check_from_domain(const std::string& from, const std::string& source,
                            const std::function<void(const sip::UserAgent::SourceVerdict&)>& done);
@@ -118,6 +132,8 @@ private:
     core::Config config_;
     bool stopping_ = false; ///< begin_stop() ran
     DomainRefusals domain_refusals_;
+    sip::RateLimiter sender_limiter_; ///< S5 per sender (bare JID) toward SIP
+    SenderRefusals sender_refusals_;
     xmpp::ComponentLink::StateHandler on_link_state_;
     xmpp::ComponentLink link_;
     dns::Resolver resolver_;

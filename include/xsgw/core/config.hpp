@@ -40,6 +40,12 @@ struct XmppConfig {
     /// S7: the only XMPP domains whose users may use the gateway toward SIP, lowercase,
     /// without a trailing dot, each once; empty: every domain may.
     std::vector<std::string> allowed_domains;
+    /// S5: messages and subscription requests toward SIP taken per sender (bare JID) per
+    /// second, 0..1000000; past it resource-constraint (wait). 0: no limit.
+    std::uint32_t max_stanzas_per_sender = 20;
+    /// S5: how many one sender may send at once (the bucket's size), 1..1000000; when the file
+    /// does not set it, twice max_stanzas_per_sender.
+    std::uint32_t burst_per_sender = 40;
 };
 
 /// [sip]: the Sofia-SIP user agent.

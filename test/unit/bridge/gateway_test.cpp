@@ -248,6 +248,82 @@ TEST_CASE("S7 the gateway refuses other domains with forbidden, keeps its iq, an
     gateway.stop();
 }
 
+TEST_CASE("S5 starts_sip_work: messages and subscribes to a contact, nothing else") {
+    struct Row {
+        const char* name;
+        const char* type; // empty: none
+        const char* to;
+        bool work;
+    };
+    const char* bob = "bob*x.test@sip.test";
+    const Row rows[] = {
+        {"message", "", bob, true},
+        {"message", "chat", bob, true},
+        {"message", "error", bob, false},
+        {"message", "chat", "sip.test", false},
+        {"presence", "subscribe", bob, true},
+        {"presence", "probe", bob, false},
+        {"presence", "unsubscribe", bob, false},
+        {"presence", "", bob, false},
+        {"iq", "get", bob, false},
+    };
+    for (const auto& row : rows) {
+        CAPTURE(row.name);
+        CAPTURE(row.type);
+        CAPTURE(row.to);
+        gloox::Tag tag(row.name);
+        tag.addAttribute("to", row.to);
+        if (*row.type != '\0') tag.addAttribute("type", row.type);
+        CHECK(xsgw::bridge::starts_sip_work(tag) == row.work);
+    }
+}
+
+TEST_CASE("S5 per sender toward SIP: past the burst resource-constraint (wait), others unharmed, "
+          "reload at once") {
+    using namespace std::chrono_literals;
+    xsgw::core::EventLoop loop;
+    xsgw::test::ComponentServer server(loop);
+    xsgw::core::Config c = on_fake_server(server.port());
+    c.xmpp.max_stanzas_per_sender = 1;
+    c.xmpp.burst_per_sender = 2;
+    xsgw::bridge::Gateway gateway(loop, c);
+    gateway.start();
+    REQUIRE(loop.run_until([&] { return gateway.link().up(); }, 5s));
+    const std::string bob = "bob*127.0.0.1\\3a25306@sip.test";
+    auto count = [&](const std::string& text) { return occurrences(server.received, text); };
+    for (int i = 0; i < 4; ++i)
+        server.write("<message from='alice@xmpp.test/r' to='" + bob + "' id='a" +
+                     std::to_string(i) + "' type='chat'><body>hi</body></message>");
+    server.write("<presence from='alice@xmpp.test' to='" + bob + "' id='s1' type='subscribe'/>");
+    // Another sender has its own bucket; the gateway's own iq is never limited.
+    server.write("<message from='carol@xmpp.test/r' to='" + bob +
+                 "' id='c0' type='chat'><body>hi</body></message>");
+    server.write("<iq from='alice@xmpp.test/r' to='sip.test' id='q1' type='get'>"
+                 "<ping xmlns='urn:xmpp:ping'/></iq>");
+    REQUIRE(loop.run_until([&] { return count("resource-constraint") == 3; }, 5s));
+    REQUIRE(loop.run_until([&] { return count("id='q1'") == 1; }, 5s));
+    CHECK(gateway.relay_stats().xmpp_in == 3); // a0, a1 and carol's c0
+    CHECK(gateway.sender_refusals().messages == 2);
+    CHECK(gateway.sender_refusals().subscribes == 1);
+    CHECK(count("<error type='wait'><resource-constraint") == 3);
+    CHECK(count("too many messages and subscription requests from alice@xmpp.test: at most 1 "
+                "a second; try again in 1 s") == 3);
+    for (const char* id : {"id='a2'", "id='a3'", "id='s1'"})
+        CHECK(count(id) == 1);
+
+    auto next = c;
+    next.xmpp.max_stanzas_per_sender = 0;
+    const auto lines = gateway.reload(next);
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0] == "xmpp.max_stanzas_per_sender 1 -> 0");
+    for (int i = 4; i < 8; ++i)
+        server.write("<message from='alice@xmpp.test/r' to='" + bob + "' id='a" +
+                     std::to_string(i) + "' type='chat'><body>hi</body></message>");
+    REQUIRE(loop.run_until([&] { return gateway.relay_stats().xmpp_in == 7; }, 5s));
+    CHECK(gateway.sender_refusals().messages == 2);
+    gateway.stop();
+}
+
 TEST_CASE("X10 SIGTERM drains: messages under way get their answer before the link closes, new "
           "ones are refused both ways") {
     using namespace std::chrono_literals;

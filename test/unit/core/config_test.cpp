@@ -306,6 +306,13 @@ const std::vector<BadCase> bad_cases = {
      "expected integer"},
     {"S5 rate misspelt", minimal + "max_requests_per_second = 10\n", "sip.max_requests_per_second",
      "unknown key"},
+    // S5 xmpp.max_stanzas_per_sender, xmpp.burst_per_sender
+    {"S5 max_stanzas_per_sender negative", xmpp_ok + "max_stanzas_per_sender = -1\n" + sip_ok,
+     "xmpp.max_stanzas_per_sender", "expected 0..1000000 stanzas per second"},
+    {"S5 max_stanzas_per_sender string", xmpp_ok + "max_stanzas_per_sender = \"9\"\n" + sip_ok,
+     "xmpp.max_stanzas_per_sender", "expected integer"},
+    {"S5 burst_per_sender zero", xmpp_ok + "burst_per_sender = 0\n" + sip_ok,
+     "xmpp.burst_per_sender", "expected 1..1000000 stanzas"},
     // sip.listen
     {"listen no scheme", minimal + "listen = \"127.0.0.1:5080\"\n", "sip.listen", "bad URL"},
     {"listen no colon", minimal + "listen = \"localhost\"\n", "sip.listen", "bad URL"},
@@ -583,6 +590,26 @@ TEST_CASE("config: accepted values at the edges") {
     }
 }
 
+TEST_CASE("config: S5 the per-sender limit toward SIP: defaults, 0 = off, burst twice the rate") {
+    const struct {
+        std::string name;
+        std::string extra;
+        std::uint32_t rate;
+        std::uint32_t burst;
+    } cases[] = {
+        {"defaults", "", 20, 40},
+        {"rate only: burst twice it", "max_stanzas_per_sender = 5\n", 5, 10},
+        {"rate and burst", "max_stanzas_per_sender = 5\nburst_per_sender = 3\n", 5, 3},
+        {"off", "max_stanzas_per_sender = 0\n", 0, 1},
+    };
+    for (const auto& c : cases) {
+        INFO("case: " << c.name);
+        const Config config = expect_config(parse_config(xmpp_ok + c.extra + sip_ok, path));
+        CHECK(config.xmpp.max_stanzas_per_sender == c.rate);
+        CHECK(config.xmpp.burst_per_sender == c.burst);
+    }
+}
+
 TEST_CASE("config: S5 the per-source limit: defaults, 0 = off, burst twice the rate unless set") {
     const struct {
         std::string name;
@@ -829,6 +856,10 @@ TEST_CASE("config: etc/xsgw.toml is the local demo and documents every default")
     CHECK(config.xmpp.version_show_os == xmpp_defaults.version_show_os);
     CHECK(config.sip.listen == "sip:127.0.0.1:5080");
     CHECK(config.sip.listen == sip_defaults.listen);
+    CHECK(config.xmpp.max_stanzas_per_sender == 20);
+    CHECK(config.xmpp.max_stanzas_per_sender == xmpp_defaults.max_stanzas_per_sender);
+    CHECK(config.xmpp.burst_per_sender == 40);
+    CHECK(config.xmpp.burst_per_sender == xmpp_defaults.burst_per_sender);
     CHECK(config.sip.tls_listen.empty()); // commented out: no TLS
     CHECK(config.sip.tls_ca_file == sip_defaults.tls_ca_file);
     CHECK_FALSE(config.sip.verify_from_domain);
