@@ -388,6 +388,8 @@ std::vector<core::Sample> Gateway::metrics() const {
         "SIP requests refused because their source is not a SIP server of their From domain "
         "(sip.verify_from_domain)",
         "counter", static_cast<double>(agent_.source_refused()));
+    add("xsgw_dns_waiting_messages", "Messages toward SIP waiting for their DNS lookup", "gauge",
+        static_cast<double>(relay_.waiting_for_dns()));
     add("xsgw_sip_queued_messages", "MESSAGEs in flight or waiting for their recipient", "gauge",
         static_cast<double>(agent_.queued()));
     const auto& d = resolver_.stats();

@@ -95,8 +95,19 @@ void MessageRelay::from_xmpp(const gloox::Tag& stanza) {
 
 void MessageRelay::send_to_sip(translate::XmppMessage message, address::SipUri target,
                                std::string from_uri, translate::SipMessageOut out) {
+    if (waiting_for_dns_ >= max_awaiting_dns_) {
+        // S5: a lookup holds its message until DNS answers (seconds when a server is silent):
+        // past the bound the sender hears at once; a lone chat state is just not sent.
+        if (!out.notification)
+            fail(message, {translate::Condition::resource_constraint,
+                           fmt::format("{} messages wait for DNS already; try again later",
+                                       waiting_for_dns_),
+                           {}});
+        return;
+    }
     const std::uint64_t wait = next_wait_++;
     if (!out.notification) awaiting_dns_.emplace(wait, head_of(message));
+    ++waiting_for_dns_;
     resolver_.resolve_sip(
         destination_of(target),
         [this, alive = alive_, wait, message = std::move(message), from_uri = std::move(from_uri),
@@ -104,6 +115,7 @@ void MessageRelay::send_to_sip(translate::XmppMessage message, address::SipUri t
          request_uri = address::to_string(target)](const dns::Resolution& resolution) mutable {
             // The resolver calls this once: its parts move on.
             if (!*alive) return;
+            --waiting_for_dns_;
             if (!out.notification && awaiting_dns_.erase(wait) == 0)
                 return; // abandoned at the end of a drain: its sender was answered then
             deliver(std::move(message), resolution, std::move(from_uri), std::move(out),

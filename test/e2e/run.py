@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import shutil
+import shlex
 import signal
 import sys
 import time
@@ -185,9 +186,12 @@ class Xsgw:
     async def start(self):
         if not os.access(self.binary, os.X_OK):
             raise Fail('xsgw binary %s does not exist or is not executable' % self.binary)
-        self.log('%s: start %s -c %s' % (self.name, self.binary, self.config_path))
+        # XSGW_WRAP: a command to run xsgw under, e.g. valgrind (it keeps the pid, so signals reach xsgw)
+        wrap = shlex.split(os.environ.get('XSGW_WRAP', ''))
+        self.log('%s: start %s%s -c %s' % (self.name, ' '.join(wrap) + ' ' if wrap else '', self.binary,
+                                            self.config_path))
         self.proc = await asyncio.create_subprocess_exec(
-            self.binary, '-c', self.config_path, stdin=asyncio.subprocess.DEVNULL,
+            *wrap, self.binary, '-c', self.config_path, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True, limit=1 << 24)
         self._reader = asyncio.ensure_future(self._read())

@@ -111,6 +111,8 @@ public:
     std::vector<core::Sample> metrics() const;
     /// What the message relay did so far.
     const RelayStats& relay_stats() const { return relay_.stats(); }
+    /// The message relay itself (its bounds, for tests).
+    MessageRelay& relay() { return relay_; }
     /// What the presence bridge did so far.
     const PresenceStats& presence_stats() const { return presence_.stats(); }
     /// What xmpp.allowed_domains stopped so far (S7).

@@ -53,6 +53,11 @@ public:
     /// A MESSAGE from SIP; answered exactly once through reply.
     void from_sip(const sip::IncomingMessage& message, sip::Reply& reply);
     const RelayStats& stats() const { return stats_; }
+    /// S5: messages (and lone chat states) waiting for DNS at once; past it resource-constraint.
+    static constexpr std::size_t default_max_awaiting_dns = 10'000;
+    void set_max_awaiting_dns(std::size_t n) { max_awaiting_dns_ = n; }
+    /// Lookups under way for messages toward SIP.
+    std::size_t waiting_for_dns() const { return waiting_for_dns_; }
     /// SIGHUP: the largest body carried either way (sip.max_message_bytes).
     void set_max_body_bytes(std::size_t bytes) { limits_.max_body_bytes = bytes; }
     std::size_t max_body_bytes() const { return limits_.max_body_bytes; }
@@ -98,6 +103,8 @@ private:
     /// Messages (their heads) waiting for DNS, by a number of their own; notifications
     /// (chat states) are not here: nobody is told of their failure.
     std::unordered_map<std::uint64_t, translate::XmppMessage> awaiting_dns_;
+    std::size_t waiting_for_dns_ = 0; ///< lookups under way (awaiting_dns_ plus chat states)
+    std::size_t max_awaiting_dns_ = default_max_awaiting_dns;
     RelayStats stats_;
     std::shared_ptr<bool> alive_; ///< false once destroyed: late callbacks do nothing
     std::uint64_t next_id_ = 1;

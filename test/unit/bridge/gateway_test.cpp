@@ -324,6 +324,42 @@ TEST_CASE("S5 per sender toward SIP: past the burst resource-constraint (wait), 
     gateway.stop();
 }
 
+TEST_CASE("S5 messages waiting for DNS are bounded: past the bound resource-constraint at once") {
+    using namespace std::chrono_literals;
+    xsgw::core::EventLoop loop;
+    xsgw::test::ComponentServer server(loop);
+    xsgw::core::Config c = on_fake_server(server.port());
+    c.xmpp.max_stanzas_per_sender = 0;
+    // A DNS server that takes queries and never answers: lookups wait.
+    const int silent_dns = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(25303);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(silent_dns, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    xsgw::bridge::Gateway gateway(loop, c);
+    gateway.relay().set_max_awaiting_dns(2);
+    gateway.start();
+    REQUIRE(loop.run_until([&] { return gateway.link().up(); }, 5s));
+    for (int i = 0; i < 4; ++i)
+        server.write("<message from='alice@xmpp.test/r' to='bob*d" + std::to_string(i) +
+                     ".test@sip.test' id='d" + std::to_string(i) +
+                     "' type='chat'><body>hi</body></message>");
+    REQUIRE(loop.run_until([&] { return occurrences(server.received, "resource-constraint") == 2; },
+                           5s));
+    CHECK(gateway.relay().waiting_for_dns() == 2);
+    CHECK(occurrences(server.received, "2 messages wait for DNS already; try again later") == 2);
+    CHECK(server.received.find("id='d2'") != std::string::npos);
+    CHECK(server.received.find("id='d3'") != std::string::npos);
+    CHECK(server.received.find("id='d0'") == std::string::npos); // still waiting
+    bool gauge = false;
+    for (const auto& sample : gateway.metrics())
+        if (sample.name == "xsgw_dns_waiting_messages" && sample.value == 2) gauge = true;
+    CHECK(gauge);
+    gateway.stop();
+    close(silent_dns);
+}
+
 TEST_CASE("X10 SIGTERM drains: messages under way get their answer before the link closes, new "
           "ones are refused both ways") {
     using namespace std::chrono_literals;
