@@ -175,29 +175,26 @@ std::vector<std::string> Gateway::reload(const core::Config& next) {
                                       next.sip.max_message_bytes));
         relay_.set_max_body_bytes(next.sip.max_message_bytes);
     }
-    // S5: the per-source limit, at once; existing buckets keep their tokens (at most the new
-    // burst).
-    const sip::RateLimiter::Limits rate = agent_.rate_limits();
-    if (next.sip.max_requests_per_source != rate.rate || next.sip.burst_per_source != rate.burst) {
-        if (next.sip.max_requests_per_source != rate.rate)
-            changed.push_back(fmt::format("sip.max_requests_per_source {} -> {}", rate.rate,
-                                          next.sip.max_requests_per_source));
-        if (next.sip.burst_per_source != rate.burst)
-            changed.push_back(fmt::format("sip.burst_per_source {} -> {}", rate.burst,
-                                          next.sip.burst_per_source));
-        agent_.set_rate_limits({next.sip.max_requests_per_source, next.sip.burst_per_source});
-    }
-    const sip::RateLimiter::Limits per_sender = sender_limiter_.limits();
-    if (next.xmpp.max_stanzas_per_sender != per_sender.rate ||
-        next.xmpp.burst_per_sender != per_sender.burst) {
-        if (next.xmpp.max_stanzas_per_sender != per_sender.rate)
-            changed.push_back(fmt::format("xmpp.max_stanzas_per_sender {} -> {}", per_sender.rate,
-                                          next.xmpp.max_stanzas_per_sender));
-        if (next.xmpp.burst_per_sender != per_sender.burst)
-            changed.push_back(fmt::format("xmpp.burst_per_sender {} -> {}", per_sender.burst,
-                                          next.xmpp.burst_per_sender));
-        sender_limiter_.set_limits({next.xmpp.max_stanzas_per_sender, next.xmpp.burst_per_sender});
-    }
+    // S5: the per-source and per-sender limits, at once; existing buckets keep their tokens
+    // (at most the new burst). Each changed key is named: "KEY old -> new".
+    auto limits_changed = [&](sip::RateLimiter::Limits now, sip::RateLimiter::Limits wanted,
+                              const char* rate_key, const char* burst_key) {
+        if (wanted.rate != now.rate)
+            changed.push_back(fmt::format("{} {} -> {}", rate_key, now.rate, wanted.rate));
+        if (wanted.burst != now.burst)
+            changed.push_back(fmt::format("{} {} -> {}", burst_key, now.burst, wanted.burst));
+        return wanted != now;
+    };
+    const sip::RateLimiter::Limits per_source{next.sip.max_requests_per_source,
+                                              next.sip.burst_per_source};
+    if (limits_changed(agent_.rate_limits(), per_source, "sip.max_requests_per_source",
+                       "sip.burst_per_source"))
+        agent_.set_rate_limits(per_source);
+    const sip::RateLimiter::Limits per_sender{next.xmpp.max_stanzas_per_sender,
+                                              next.xmpp.burst_per_sender};
+    if (limits_changed(sender_limiter_.limits(), per_sender, "xmpp.max_stanzas_per_sender",
+                       "xmpp.burst_per_sender"))
+        sender_limiter_.set_limits(per_sender);
     if (next.xmpp.allowed_domains != config_.xmpp.allowed_domains) {
         changed.push_back(fmt::format("xmpp.allowed_domains {} -> {}",
                                       domains_text(config_.xmpp.allowed_domains),
