@@ -368,7 +368,12 @@ void TlsVerifier::finish(const std::string& key, Verdict verdict, std::chrono::s
     else if (keep == pass_kept)
         spdlog::info("sip: TLS peer {}:{} ({}) proved the name {}", probe->hop.address,
                      probe->hop.port, probe->hop.host, identity(probe->hop));
-    kept_[key] = Kept{std::move(verdict), Clock::now() + keep};
+    const auto now = Clock::now();
+    // Verdicts are kept per (address, port, name): forget the stale ones before the table grows.
+    if (kept_.size() >= max_kept)
+        std::erase_if(kept_, [now](const auto& entry) { return entry.second.until <= now; });
+    if (kept_.size() >= max_kept) kept_.erase(kept_.begin());
+    kept_[key] = Kept{std::move(verdict), now + keep};
     // The waiting callbacks and the probe's end run from the loop, not from inside its watch.
     finished_.push_back(std::move(probe));
     if (!reaper_->armed())

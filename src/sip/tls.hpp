@@ -73,6 +73,8 @@ public:
     static constexpr std::chrono::seconds handshake_deadline{5};
     /// A peer that cannot be reached passes for this long: Sofia tries it and reports that.
     static constexpr std::chrono::seconds unreachable_kept{5};
+    /// Most verdicts kept (stale ones go first, then any).
+    static constexpr std::size_t max_kept = 10'000;
 
     /// Trusts the CAs of ca_file; throws std::runtime_error when it does not load.
     TlsVerifier(core::EventLoop& loop, const std::string& ca_file);
