@@ -110,6 +110,28 @@ inline std::string hop_url(const NextHop& hop) {
     return fmt::format("sip:{}:{};transport={}", address, hop.port, hop.transport);
 }
 
+// "<sip:HOST:PORT>" of a listen URL (sip:HOST[:PORT][;params]), port 5060 when none; empty
+// when HOST is a wildcard (*, 0.0.0.0, [::]) and so no address a peer could use.
+inline std::string plain_contact_of(const std::string& listen) {
+    const std::size_t colon = listen.find(':');
+    if (colon == std::string::npos) return {};
+    std::string rest = listen.substr(colon + 1);
+    rest = rest.substr(0, rest.find(';'));
+    std::string host = rest;
+    std::string port = "5060";
+    if (!rest.empty() && rest.front() == '[') {
+        const std::size_t close = rest.find(']');
+        if (close == std::string::npos) return {};
+        host = rest.substr(0, close + 1);
+        if (close + 1 < rest.size() && rest[close + 1] == ':') port = rest.substr(close + 2);
+    } else if (const std::size_t c = rest.find(':'); c != std::string::npos) {
+        host = rest.substr(0, c);
+        port = rest.substr(c + 1);
+    }
+    if (host.empty() || host == "*" || host == "0.0.0.0" || host == "[::]") return {};
+    return "<sip:" + host + ":" + port + ">";
+}
+
 // D5: these outcomes say nothing about the recipient, only about this hop.
 inline bool try_next_hop(int status) {
     return status == 503 || status == 408 || status >= 700;

@@ -26,6 +26,16 @@ namespace {
 constexpr const char* event_presence = "presence";
 constexpr const char* accept_pidf = "application/pidf+xml";
 
+// True when the request's Via says it came over TLS (the transport it arrived on).
+bool came_over_tls(const void* raw) {
+    const auto* sip = static_cast<const sip_t*>(raw);
+    if (sip == nullptr || sip->sip_via == nullptr || sip->sip_via->v_protocol == nullptr)
+        return false;
+    const std::string_view protocol = sip->sip_via->v_protocol;
+    return protocol.size() >= 3 && (protocol.substr(protocol.size() - 3) == "TLS" ||
+                                    protocol.substr(protocol.size() - 3) == "tls");
+}
+
 int substate_of(const void* tags) {
     int substate = nua_substate_embryonic;
     tl_gets(static_cast<const tagi_t*>(tags), NUTAG_SUBSTATE_REF(substate), TAG_END());
@@ -77,8 +87,13 @@ bool UserAgent::start_subscriber(Subscriber& s) {
     const std::string expires = std::to_string(s.request.expires.count());
     spdlog::info("sip: SUBSCRIBE {} -> {} via {} ({}), expires {}", s.request.from,
                  s.request.request_uri, proxy, hop.host, expires);
-    nua_subscribe(s.nh, NUTAG_URL(s.request.request_uri.c_str()), SIPTAG_EVENT_STR(event_presence),
-                  SIPTAG_ACCEPT_STR(accept_pidf), SIPTAG_EXPIRES_STR(expires.c_str()), TAG_END());
+    // With TLS too, nua would give its sips: Contact to every dialog: a plain hop gets the plain
+    // one, so that the notifier's NOTIFYs come the way the SUBSCRIBE went.
+    const bool plain_contact = !plain_contact_.empty() && hop.transport != "tls";
+    nua_subscribe(s.nh, NUTAG_URL(s.request.request_uri.c_str()),
+                  TAG_IF(plain_contact, SIPTAG_CONTACT_STR(plain_contact_.c_str())),
+                  SIPTAG_EVENT_STR(event_presence), SIPTAG_ACCEPT_STR(accept_pidf),
+                  SIPTAG_EXPIRES_STR(expires.c_str()), TAG_END());
     return true;
 }
 
@@ -261,6 +276,9 @@ void UserAgent::on_incoming_subscribe(nua_handle_s* nh, Watcher* known, int stat
         TAG_IF(accept, SIPTAG_EXPIRES_STR(expires.c_str())),
         TAG_IF(!decision.min_expires.empty(), SIPTAG_MIN_EXPIRES_STR(decision.min_expires.c_str())),
         TAG_IF(!decision.retry_after.empty(), SIPTAG_RETRY_AFTER_STR(decision.retry_after.c_str())),
+        // As for our SUBSCRIBEs: a watcher that came without TLS gets the plain Contact.
+        TAG_IF(accept && fresh && !plain_contact_.empty() && !came_over_tls(raw),
+               SIPTAG_CONTACT_STR(plain_contact_.c_str())),
         TAG_END());
     if (fresh) {
         if (!accept) {

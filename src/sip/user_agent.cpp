@@ -240,6 +240,11 @@ UserAgent::UserAgent(core::EventLoop& loop, const core::SipConfig& config)
                          config_.domain);
         tls_folder.emplace(config_);
         tls_verifier_ = std::make_unique<detail::TlsVerifier>(loop_, config_.tls_ca_file);
+        plain_contact_ = detail::plain_contact_of(config_.listen);
+        if (plain_contact_.empty())
+            spdlog::warn("sip: listen {} has no concrete host: dialogs (SUBSCRIBE) may get the TLS "
+                         "Contact, and their NOTIFYs then come over TLS",
+                         config_.listen);
     }
     nua_ = nua_create(
         loop_.root(), &nua_trampoline, this, NUTAG_URL(config_.listen.c_str()),

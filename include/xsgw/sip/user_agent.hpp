@@ -437,6 +437,9 @@ private:
 
     core::EventLoop& loop_;
     std::unique_ptr<detail::TlsVerifier> tls_verifier_; ///< S4; none without sip.tls_listen
+    /// S4: with TLS, the Contact for dialogs that are not over TLS ("<sip:host:port>" of
+    /// sip.listen); empty without TLS or when listen's host is a wildcard (nua chooses).
+    std::string plain_contact_;
     std::uint64_t next_serial_ = 0;
     core::SipConfig config_;
     nua_s* nua_ = nullptr;

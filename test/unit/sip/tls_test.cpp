@@ -1,6 +1,7 @@
 // S4: SIP over TLS between two user agents on loopback, with certificates made for the test
 // by test/tls/make-certs.sh: verified chain, peer name = the URI's domain, refusals.
 #include "loopback.hpp"
+#include "src/sip/handles.hpp"
 #include "xsgw/sip/user_agent.hpp"
 
 #include <cstdlib>
@@ -146,5 +147,22 @@ TEST_CASE("S4 TLS files that do not fit stop the user agent with the file and th
             error = e.what();
         }
         CHECK(error.find(b.what) != std::string::npos);
+    }
+}
+
+TEST_CASE("S4 the plain Contact with TLS on: listen's host and port, none for a wildcard") {
+    const std::pair<const char*, const char*> rows[] = {
+        {"sip:127.0.0.1:5080", "<sip:127.0.0.1:5080>"},
+        {"sip:gw.example.org", "<sip:gw.example.org:5060>"},
+        {"sip:gw.example.org:5070;transport=udp", "<sip:gw.example.org:5070>"},
+        {"sip:[2001:db8::1]:5080", "<sip:[2001:db8::1]:5080>"},
+        {"sip:[2001:db8::1]", "<sip:[2001:db8::1]:5060>"},
+        {"sip:*:5080", ""},
+        {"sip:0.0.0.0:5080", ""},
+        {"sip:[::]:5080", ""},
+    };
+    for (const auto& [listen, contact] : rows) {
+        CAPTURE(listen);
+        CHECK(xsgw::sip::detail::plain_contact_of(listen) == contact);
     }
 }
