@@ -1562,6 +1562,7 @@ CAROL_BARESIP = ('carol', 'carol', 5092, 4444)   # name, user, SIP port (udp+tcp
 HENRY_BARESIP = ('henry', 'henry', 5094, 4445)   # baresip watching alice through Kamailio
 HENRY_JID = 'henry*simple.test@' + COMPONENT
 REFUSER_UAS = ('127.0.0.6', 5060)   # refuse.test's SRV target: a sipp UAS refusing every SUBSCRIBE
+FORGETFUL_UAS = ('127.0.0.8', 5060)    # forgetful.test's SRV target: a sipp presentity answering refreshes 481
 PRESENTITY_UAS = ('127.0.0.7', 5060)   # presentity.test's SRV target: a sipp presentity (pending, then active)
 WATCH_HERE_IP = '127.0.0.5'         # a watcher bound here SUBSCRIBEs at Kamailio's presence server (P13)
 # Servers that drop an `unsubscribed` from a contact whose subscription request is still pending, instead of
@@ -1924,6 +1925,46 @@ async def p2_p5_pending_then_active(h):
                   % (len(unsubs), ', '.join(sorted(unsubs)), uas.trace.path))
     h.expect_soft(final.status == 200, 'the final NOTIFY after the unsubscription got %d, expected 200' % final.status)
     await gateway_sent(h, jid, 'alice@' + XMPP_DOMAIN, 'unsubscribed', 3, 0)
+
+
+@presence
+async def p1_481_new_dialog(h):
+    """P1: a presentity that answers the gateway's refresh 481 (sipp/uas_presentity_481.xml at
+    forgetful.test) is subscribed to again at once in a new dialog (new Call-ID, no To tag), and alice,
+    who never asked for anything, sees the contact available again with the new dialog's NOTIFY and
+    never gets `unsubscribed`. S4: the SUBSCRIBE over UDP carries the plain sip: Contact although the
+    gateway also listens for TLS."""
+    sip = h.sip_peers()
+    await h.main.ensure_link_up()
+    c = await h.alice()
+    uas = await sip_wait(sip.uas('forgetful', *FORGETFUL_UAS, 'uas_presentity_481.xml'))
+    user = 'forget-%d' % os.getpid()
+    jid = '%s*forgetful.test@%s' % (user, COMPONENT)
+    tmark = uas.trace.mark()
+    mark = await subscribe_to(h, c, jid)
+    await presence_wait(c, lambda x: is_presence(jid, 'available')(x) and status_of(x) == 'before the 481', 5, mark,
+                        'available from %s with the note of the first dialog' % jid)
+    received = lambda m: m.direction == 'received' and m.method == 'SUBSCRIBE'
+    i, first = await sip_wait(uas.trace.expect_msg(received, 3, tmark, 'the first SUBSCRIBE'))
+    # S4: the gateway also listens for TLS; a dialog made over UDP gets its plain Contact
+    check(first.header('contact') == '<sip:127.0.0.1:5080>',
+          'SUBSCRIBE over UDP with Contact %r, expected <sip:127.0.0.1:5080>' % first.header('contact'))
+    i, refresh = await sip_wait(uas.trace.expect_msg(
+        lambda m: received(m) and m.call_id == first.call_id, 10, i + 1, 'the refresh in the first dialog'))
+    i, answer = await sip_wait(uas.trace.expect_msg(
+        lambda m: m.direction == 'sent' and m.status == 481 and m.call_id == first.call_id, 3, i,
+        'the 481 to the refresh'))
+    seen = c.presence_mark()
+    i, again = await sip_wait(uas.trace.expect_msg(
+        lambda m: received(m) and m.call_id != first.call_id, 5, i, 'a SUBSCRIBE in a new dialog after the 481'))
+    check('tag=' not in (again.header('to') or ''), 'the new SUBSCRIBE carries a To tag: %r' % again.header('to'))
+    check(again.header('expires') not in (None, '0'), 'the new SUBSCRIBE has Expires %r' % again.header('expires'))
+    await presence_wait(c, lambda x: is_presence(jid, 'available')(x), 5, seen,
+                        'available from %s again, from the new dialog' % jid)
+    kinds = [ptype(x) for x in presences_from(c, jid, mark)]
+    check('unsubscribed' not in kinds, 'alice got unsubscribed from %s after a 481: %s' % (jid, kinds))
+    c.send_presence_raw("to='%s' type='unsubscribe'" % jid)
+    await gateway_sent(h, jid, 'alice@' + XMPP_DOMAIN, 'unsubscribed', 5, 0)
 
 
 @presence
@@ -2621,7 +2662,7 @@ SCENARIOS = [x1_x2_handshake, x6_disco, x7_version_ping, x8_unknown_iq, x9_iq_ga
              a9_foreign_request_uri, a2_no_separator, s3_subject_crlf,
              s4_tls_to_sip, s4_tls_wrong_name, s4_tls_untrusted, s4_tls_from_sip, s5_per_sender,
              metrics_scrape,
-             p1_p2_p3_p11_xmpp_watches_sip, p2_p5_pending_then_active, p8_p9_p10_sip_watches_xmpp, p9_watcher_expiry,
+             p1_p2_p3_p11_xmpp_watches_sip, p2_p5_pending_then_active, p1_481_new_dialog, p8_p9_p10_sip_watches_xmpp, p9_watcher_expiry,
              p8_p10_baresip_watches_xmpp, p4_p8_rejection, p6_xmpp_unsubscribes, p12_per_subscriber,
              p13_publish, p14_limits, p7_gateway_restart, p9_shutdown_deactivated, p7_fetch_pending,
              x3_wrong_secret, x3_conflict, x3_dead_link, m5_link_down_503, x3_server_restart, x10_sigterm,

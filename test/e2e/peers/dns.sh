@@ -12,6 +12,8 @@
 #                                          priority 20 live.failover.test:5060 = 127.0.0.4 (a sipp UAS)
 #   refuse.test    NAPTR D2U -> _sip._udp -> uas.refuse.test:5060 = 127.0.0.6 (a sipp UAS refusing SUBSCRIBEs)
 #   presentity.test NAPTR D2U -> _sip._udp -> uas.presentity.test:5060 = 127.0.0.7 (a sipp presentity)
+#   forgetful.test SRV only (_sip._udp -> uas.forgetful.test:5060 = 127.0.0.8: a sipp presentity that
+#                  answers refreshes 481)
 #   srvonly.test   SRV only (_sip._udp -> pbx.simple.test:5060);  aonly.test  A only (127.0.0.2)
 #   tls.test       NAPTR SIPS+D2T -> _sips._tcp -> pbx.simple.test:5061 (Kamailio TLS, certificate of tls.test)
 #   badname.test   NAPTR SIPS+D2T -> _sips._tcp -> pbx.simple.test:5061 (the same: does not name badname.test)
@@ -61,6 +63,8 @@ host-record=uas.refuse.test,127.0.0.6
 naptr-record=presentity.test,10,10,"S","SIP+D2U","",_sip._udp.presentity.test
 srv-host=_sip._udp.presentity.test,uas.presentity.test,5060,0,10
 host-record=uas.presentity.test,127.0.0.7
+srv-host=_sip._udp.forgetful.test,uas.forgetful.test,5060,0,10
+host-record=uas.forgetful.test,127.0.0.8
 host-record=aonly.test,127.0.0.2
 naptr-record=tls.test,10,10,"S","SIPS+D2T","",_sips._tcp.tls.test
 srv-host=_sips._tcp.tls.test,pbx.simple.test,5061,0,10
