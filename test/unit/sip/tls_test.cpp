@@ -161,8 +161,8 @@ TEST_CASE("S4 the plain Contact with TLS on: listen's host and port, none for a 
         {"sip:0.0.0.0:5080", ""},
         {"sip:[::]:5080", ""},
     };
-    for (const auto& [listen, contact] : rows) {
-        CAPTURE(listen);
-        CHECK(xsgw::sip::detail::plain_contact_of(listen) == contact);
+    for (const auto& row : rows) {
+        CAPTURE(row.first); // a structured binding here: clang 14 cannot capture it
+        CHECK(xsgw::sip::detail::plain_contact_of(row.first) == row.second);
     }
 }
