@@ -272,6 +272,10 @@ UserAgent::UserAgent(core::EventLoop& loop, const core::SipConfig& config)
 
 UserAgent::~UserAgent() {
     shutdown(default_shutdown_deadline);
+    // Requests that came during an earlier stop and still wait for their source check: each has
+    // a saved event that must go before the stack does.
+    while (!deferred_.empty())
+        answer_deferred(deferred_.begin()->first, 503, "Gateway shutting down", "10");
     if (nua_ != nullptr) nua_destroy(nua_);
     // MESSAGEs still in flight when the stack went: nua never reports them.
     for (Attempt* attempt : attempts_)
