@@ -66,8 +66,11 @@ bool starts_sip_work(const gloox::Tag& stanza) {
     } else if (name != "presence" || type != "subscribe") {
         return false;
     }
-    auto to = address::parse_jid(stanza.findAttribute("to"));
-    return to && !to->local.empty();
+    // A local part: an '@' before any '/' (RFC 7622 §3.1), not first. No full parse on the
+    // message path: the relay parses (and refuses) the address itself.
+    const std::string& to = stanza.findAttribute("to");
+    const std::size_t at = to.find('@');
+    return at != std::string::npos && at > 0 && at < to.find('/');
 }
 
 SenderVerdict check_sender_domain(const gloox::Tag& stanza,
