@@ -13,6 +13,8 @@
 
 namespace xsgw::bridge {
 namespace {
+// How long a graceful stop waits for the server's closing tag after ours.
+constexpr std::chrono::milliseconds close_wait{1000};
 
 xmpp::StanzaError to_stanza_error(const address::AddressError& e) {
     return {std::string(address::error_type(e.condition)),
@@ -260,6 +262,33 @@ void Gateway::drain(std::chrono::milliseconds deadline) {
         std::chrono::steady_clock::now() - start);
     spdlog::info("xsgw: stopping: {} messages to SIP were under way, {} answered by SIP, in {} ms",
                  at_start, at_start - left, took.count());
+    close_link(deadline);
+}
+
+void Gateway::close_link(std::chrono::milliseconds deadline) {
+    // RFC 6120 section 4.4: our closing tag first, then read until the server's. Until the
+    // server reads our tag it routes stanzas to us; closing the socket at once would lose
+    // them without a word to their senders (the fault test saw it). What comes now is
+    // delivered; from the server's close on, the server answers senders itself.
+    if (!link_.begin_close()) return link_.stop();
+    relay_.take_late();
+    const std::size_t before = relay_.stats().xmpp_in;
+    loop_.run_until([this] { return !link_.closing(); }, close_wait);
+    const bool server_closed = !link_.closing();
+    const std::size_t late = relay_.stats().xmpp_in - before;
+    auto in_flight = [this] { return relay_.awaiting_dns() + agent_.queued(); };
+    if (late != 0) loop_.run_until([&] { return in_flight() == 0; }, deadline);
+    const std::size_t lost = in_flight() == 0
+                                 ? 0
+                                 : relay_.abandon({translate::Condition::service_unavailable,
+                                                   "the gateway stopped before SIP answered",
+                                                   {}});
+    spdlog::info("xsgw: stream closed{}; {} messages came as it closed{}",
+                 server_closed ? " by the server too" : " (the server did not close in time)", late,
+                 lost != 0 ? fmt::format(", {} of them not answered by SIP in time: their senders "
+                                         "cannot be told",
+                                         lost)
+                           : std::string());
     link_.stop();
 }
 

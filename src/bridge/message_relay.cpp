@@ -67,7 +67,7 @@ void MessageRelay::from_xmpp(const gloox::Tag& stanza) {
         on_bounce(m.id, error_of(stanza));
         return;
     }
-    if (stopping_) {
+    if (stopping_ && !late_) {
         return fail(m, {translate::Condition::service_unavailable,
                         "the gateway is stopping; try again later",
                         {}});
@@ -219,7 +219,8 @@ void MessageRelay::fail(const translate::XmppMessage& request, const translate::
                  request.to, translate::to_string(error.condition), error.text.empty() ? "" : ": ",
                  error.text);
     if (!link_.send(error_stanza_for(request, error)))
-        spdlog::warn("bridge: error for message id='{}' lost: XMPP link down", request.id);
+        spdlog::warn("bridge: error for message id='{}' lost: XMPP link {}", request.id,
+                     late_ ? "closed (the message came as the stream closed)" : "down");
 }
 
 void MessageRelay::from_sip(const sip::IncomingMessage& message, sip::Reply& reply) {

@@ -165,12 +165,28 @@ void ComponentLink::start() {
 
 void ComponentLink::stop() {
     stopped_ = true;
+    closing_ = false;
     reconnect_timer_.cancel();
     keepalive_timer_.cancel();
     if (stream_) {
         pending_reason_ = "stopping";
         stream_->disconnect(); // sends </stream:stream> and closes
     }
+}
+
+bool ComponentLink::begin_close() {
+    stopped_ = true;
+    reconnect_timer_.cancel();
+    keepalive_timer_.cancel();
+    if (!up_ || !stream_ || connection_ == nullptr) return false;
+    stream_->send_text("</stream:stream>");
+    connection_->end_writes();
+    up_ = false;
+    closing_ = true;
+    pending_reason_ = "stopping";
+    spdlog::info("xmpp: closing the stream; reading what the server still routes to us");
+    if (on_state_) on_state_(false, "stopping");
+    return true;
 }
 
 bool ComponentLink::room_to_send() {
@@ -280,6 +296,7 @@ std::string ComponentLink::describe(gloox::ConnectionError error) const {
 void ComponentLink::link_failed(const std::string& reason) {
     const bool was_up = up_;
     up_ = false;
+    closing_ = false;
     last_failure_ = reason;
     keepalive_timer_.cancel();
     if (stopped_) {

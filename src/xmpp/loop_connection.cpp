@@ -99,7 +99,7 @@ gloox::ConnectionError LoopConnection::receive() {
 }
 
 bool LoopConnection::send(const std::string& data) {
-    if (m_state != gloox::StateConnected) return false;
+    if (m_state != gloox::StateConnected || writes_ended_) return false;
     out_.append(data);
     flush();
     return true;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <doctest/doctest.h>
+#include <functional>
 #include <sofia-sip/su_wait.h>
 #include <string>
 #include <sys/socket.h>
@@ -39,7 +40,14 @@ public:
         REQUIRE(::send(client_fd_, data.data(), data.size(), MSG_NOSIGNAL) ==
                 static_cast<ssize_t>(data.size()));
     }
+    /// Closes our side of the stream: the closing tag, then no more writing.
+    void close_stream() {
+        write("</stream:stream>");
+        shutdown(client_fd_, SHUT_WR);
+    }
     std::string received; ///< everything the component sent
+    /// Called once when the component's </stream:stream> arrives (before anything is answered).
+    std::function<void()> on_stream_close;
 
 private:
     void on_accept() {
@@ -49,7 +57,7 @@ private:
         if (client_fd_ >= 0) close(client_fd_);
         client_fd_ = fd;
         received.clear();
-        header_sent_ = handshake_answered_ = false;
+        header_sent_ = handshake_answered_ = close_seen_ = false;
         client_watch_.attach(fd, SU_WAIT_IN, [this](int) { on_data(); });
     }
     void on_data() {
@@ -72,6 +80,10 @@ private:
             handshake_answered_ = true;
             write("<handshake/>");
         }
+        if (!close_seen_ && received.find("</stream:stream>") != std::string::npos) {
+            close_seen_ = true;
+            if (on_stream_close) on_stream_close();
+        }
     }
 
     int listen_fd_ = -1;
@@ -79,6 +91,7 @@ private:
     std::uint16_t port_ = 0;
     bool header_sent_ = false;
     bool handshake_answered_ = false;
+    bool close_seen_ = false;
     core::FdWatch listen_watch_;
     core::FdWatch client_watch_;
 };

@@ -65,6 +65,11 @@ public:
     /// SIGTERM: from now on a message from XMPP gets service-unavailable and a MESSAGE from SIP
     /// 503 with Retry-After; what is under way goes on.
     void stop_taking();
+    /// The end of a drain, once our closing tag is sent: a message the server routed to us before
+    /// it read that tag is taken after all (it cannot be refused any more, only delivered; should
+    /// SIP refuse it, the error cannot reach its sender and is logged). MESSAGEs from SIP are
+    /// still refused.
+    void take_late() { late_ = true; }
     /// Messages from XMPP waiting for DNS before they can go to the user agent.
     std::size_t awaiting_dns() const { return awaiting_dns_.size(); }
     /// The end of a drain: every message still waiting for DNS or for its SIP answer gets this
@@ -97,6 +102,7 @@ private:
     sip::UserAgent& agent_;
     dns::Resolver& resolver_;
     bool stopping_ = false;
+    bool late_ = false; ///< take_late(): XMPP messages taken again while the stream closes
     /// Set while abandon() fails the user agent's MESSAGEs: the error their senders get.
     std::optional<translate::XmppError> abandon_error_;
     std::uint64_t next_wait_ = 0;

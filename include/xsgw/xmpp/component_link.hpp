@@ -46,6 +46,13 @@ public:
     void start();
     /// Closes the stream and stops reconnecting.
     void stop();
+    /// Stopping gracefully (RFC 6120 section 4.4): sends our </stream:stream>, stops
+    /// reconnecting and sending, but goes on reading: stanzas the server routed to us before it
+    /// read our closing tag still arrive (after it, the server answers their senders itself).
+    /// closing() is true until the server closes too or stop() ends it. False when the link
+    /// was not up (nothing to wait for).
+    bool begin_close();
+    bool closing() const { return closing_; }
     /// True between a successful handshake and the next failure.
     bool up() const { return up_; }
     /// Sends a stanza (taking ownership); false, and nothing sent, while the link is down (X2)
@@ -105,6 +112,7 @@ private:
     bool full_ = false; ///< in a stall: refusing until the buffer is below half the bound
     std::uint64_t refused_full_ = 0;
     bool stopped_ = false;
+    bool closing_ = false;
 };
 
 } // namespace xsgw::xmpp

@@ -41,6 +41,10 @@ public:
     const std::string& last_error() const { return last_error_; }
     /// Bytes waiting to be written.
     std::size_t pending_bytes() const { return out_.size() - out_pos_; }
+    /// After our </stream:stream> (RFC 6120 section 4.4): what is pending still goes out, any
+    /// later send() is dropped (gloox writes its own closing tag again when it disconnects);
+    /// reading goes on until the server closes too.
+    void end_writes() { writes_ended_ = true; }
     /// Called whenever bytes arrive (liveness for the keepalive).
     void set_activity_callback(std::function<void()> callback) {
         on_activity_ = std::move(callback);
@@ -65,6 +69,7 @@ private:
     long total_out_ = 0;
     std::string last_error_;
     std::function<void()> on_activity_;
+    bool writes_ended_ = false;
 };
 
 } // namespace xsgw::xmpp

@@ -438,3 +438,50 @@ TEST_CASE("X10 SIGTERM drains: messages under way get their answer before the li
     close(silent_dns);
     close(peer);
 }
+
+TEST_CASE("X10 D1 a graceful stop closes the stream both ways: a message the server routes before "
+          "it reads our closing tag still goes to SIP, nothing is written after the tag") {
+    using namespace std::chrono_literals;
+    xsgw::core::EventLoop loop;
+    xsgw::test::ComponentServer server(loop);
+    xsgw::core::Config c = on_fake_server(server.port());
+    const int peer = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(25304);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(peer, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    xsgw::bridge::Gateway gateway(loop, c);
+    gateway.start();
+    REQUIRE(loop.run_until([&] { return gateway.link().up(); }, 5s));
+    // The server, on our closing tag, still routes one message to us (it had it before it read
+    // the tag), then closes its side.
+    server.on_stream_close = [&] {
+        server.write("<message from='alice@xmpp.test/r' to='bob*127.0.0.1\\3a25304@sip.test' "
+                     "id='as-we-close' type='chat'><body>routed as we closed</body></message>");
+        server.close_stream();
+    };
+    gateway.begin_stop();
+    gateway.drain(300ms);
+    CHECK(gateway.relay_stats().xmpp_in == 1);
+    // It went to SIP (the peer never answers: the drain's deadline ends it, with a log line,
+    // since its sender can no longer be told).
+    std::string got;
+    loop.run_until(
+        [&] {
+            char buf[4096];
+            const ssize_t n = recv(peer, buf, sizeof buf, 0);
+            if (n > 0) got.append(buf, static_cast<size_t>(n));
+            return got.find("routed as we closed") != std::string::npos;
+        },
+        2s);
+    CHECK(got.rfind("MESSAGE sip:bob@127.0.0.1:25304", 0) == 0);
+    CHECK(got.find("routed as we closed") != std::string::npos);
+    // Our closing tag is the last thing we wrote (gloox's own second one was dropped), once.
+    const auto tag = server.received.find("</stream:stream>");
+    REQUIRE(tag != std::string::npos);
+    CHECK(server.received.size() == tag + std::string("</stream:stream>").size());
+    CHECK_FALSE(gateway.link().up());
+    CHECK_FALSE(gateway.link().closing());
+    close(peer);
+}
