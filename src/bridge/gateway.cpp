@@ -391,6 +391,7 @@ std::vector<core::Sample> Gateway::metrics() const {
     message_count("sip_to_xmpp", "received", r.sip_in);
     message_count("sip_to_xmpp", "delivered", r.xmpp_delivered);
     message_count("sip_to_xmpp", "refused", r.sip_refused);
+    message_count("sip_to_xmpp", "unconfirmed", r.unconfirmed);
     add("xsgw_bounce_notices_total", "XMPP bounces told to the SIP sender (M12)", "counter",
         static_cast<double>(r.bounces_notified));
     for (const auto& [condition, n] : r.xmpp_errors)

@@ -272,9 +272,29 @@ void MessageRelay::from_sip(const sip::IncomingMessage& message, sip::Reply& rep
         reply.respond(503, "XMPP server not connected", {"", "10"});
         return;
     }
-    ++stats_.xmpp_delivered;
     spdlog::info("bridge: MESSAGE from {} -> stanza id='{}' to {}", message.from, x.id, x.to);
-    reply.respond(202, "Accepted");
+    // Delivery ledger: 202 once the XMPP server confirms it took the stanza; a server that dies
+    // first may have lost it, and the sender hears so.
+    if (auto held = reply.hold()) {
+        link_.confirm(user->domain, [this, alive = alive_, held, id = x.id,
+                                     from = message.from](bool taken) {
+            if (!*alive) return;
+            if (taken) {
+                ++stats_.xmpp_delivered;
+                held->respond(202, "Accepted");
+                return;
+            }
+            ++stats_.sip_refusals[503];
+            ++stats_.unconfirmed;
+            spdlog::warn("bridge: MESSAGE from {}: stanza id='{}' not confirmed by the XMPP server "
+                         "before the link went down: 503 (it may or may not have been delivered)",
+                         from, id);
+            held->respond(503, "XMPP server gone before it confirmed the message", {"", "10"});
+        });
+    } else {
+        ++stats_.xmpp_delivered;
+        reply.respond(202, "Accepted");
+    }
     if (has_content) {
         ruri->gr.clear();
         remember(x.id, {message.from, address::to_string(*ruri), std::chrono::steady_clock::now()});

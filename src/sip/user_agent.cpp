@@ -35,12 +35,14 @@ void nua_trampoline(nua_event_t event, int status, char const* phrase, nua_t* /*
     static_cast<UserAgent*>(magic)->on_event(event, status, phrase, nh, hmagic, sip, tags);
 }
 
+} // namespace
+
 /// The reply object handed to the bridge for one incoming request.
 class NuaReply final : public Reply {
 public:
-    NuaReply(nua_t* nua, nua_handle_t* nh, const IncomingMessage& request,
+    NuaReply(UserAgent* ua, nua_t* nua, nua_handle_t* nh, const IncomingMessage& request,
              nua_saved_event_t* saved = nullptr)
-        : nua_(nua), nh_(nh), request_(request), saved_(saved) {}
+        : ua_(ua), nua_(nua), nh_(nh), request_(request), saved_(saved) {}
     NuaReply(const NuaReply&) = delete;
     NuaReply& operator=(const NuaReply&) = delete;
     NuaReply(NuaReply&&) = delete;
@@ -53,7 +55,8 @@ public:
     }
     void respond(int status, const std::string& phrase, const Headers& headers) override {
         if (answered_) {
-            spdlog::error("sip: {} answered twice ({} after an answer): ignored", what(), status);
+            spdlog::error("sip: {} answered twice ({} after an answer{}): ignored", what(), status,
+                          held_ ? " or a hold" : "");
             return;
         }
         answered_ = true;
@@ -67,6 +70,14 @@ public:
                     TAG_END());
     }
     bool answered() const override { return answered_; }
+    std::shared_ptr<Reply> hold() override {
+        if (answered_) return nullptr;
+        auto held = ua_->hold_request(nh_, saved_, what());
+        if (held) answered_ = held_ = true;
+        return held;
+    }
+    /// The request went to a held reply: nh is its owner's now.
+    bool held() const { return held_; }
 
 private:
     /// For the error logs only: formatted when one is written.
@@ -75,12 +86,51 @@ private:
                            request_.request_uri, request_.call_id);
     }
 
+    UserAgent* ua_;
     nua_t* nua_;
     nua_handle_t* nh_;
     const IncomingMessage& request_; ///< outlives the reply (on_incoming_message)
     nua_saved_event_t* saved_;       ///< a deferred request's saved event, else null
     bool answered_ = false;
+    bool held_ = false;
 };
+
+/// A request kept past its handler (Reply::hold); answered through the user agent, which
+/// answers it itself at shutdown.
+class HeldReply final : public Reply {
+public:
+    HeldReply(UserAgent* ua, std::weak_ptr<char> alive, std::uint64_t id)
+        : ua_(ua), alive_(std::move(alive)), id_(id) {}
+    HeldReply(const HeldReply&) = delete;
+    HeldReply& operator=(const HeldReply&) = delete;
+    HeldReply(HeldReply&&) = delete;
+    HeldReply& operator=(HeldReply&&) = delete;
+    ~HeldReply() override {
+        if (!answered_ && !alive_.expired()) {
+            spdlog::error("sip: a held request was dropped unanswered: 500");
+            ua_->answer_held(id_, 500, "Internal Server Error", {});
+        }
+    }
+    void respond(int status, const std::string& phrase, const Headers& headers) override {
+        if (answered_) {
+            spdlog::error("sip: a held request answered twice ({} after an answer): ignored",
+                          status);
+            return;
+        }
+        answered_ = true;
+        if (!alive_.expired()) ua_->answer_held(id_, status, phrase, headers);
+    }
+    bool answered() const override { return answered_; }
+    std::shared_ptr<Reply> hold() override { return nullptr; }
+
+private:
+    UserAgent* ua_;
+    std::weak_ptr<char> alive_;
+    std::uint64_t id_;
+    bool answered_ = false;
+};
+
+namespace {
 
 /// A bijection of 64-bit values that looks random (splitmix64's finaliser): distinct inputs
 /// stay distinct.
@@ -276,6 +326,8 @@ UserAgent::~UserAgent() {
     // a saved event that must go before the stack does.
     while (!deferred_.empty())
         answer_deferred(deferred_.begin()->first, 503, "Gateway shutting down", "10");
+    while (!held_.empty())
+        answer_held(held_.begin()->first, 503, "Gateway shutting down", {"", "10"});
     if (nua_ != nullptr) nua_destroy(nua_);
     // MESSAGEs still in flight when the stack went: nua never reports them.
     for (Attempt* attempt : attempts_)
@@ -291,6 +343,8 @@ ShutdownReport UserAgent::shutdown(std::chrono::milliseconds deadline) {
     fail_messages(503, "Gateway shutting down");
     while (!deferred_.empty())
         answer_deferred(deferred_.begin()->first, 503, "Gateway shutting down", "10");
+    while (!held_.empty())
+        answer_held(held_.begin()->first, 503, "Gateway shutting down", {"", "10"});
     drop_idle_handles();
     // Nobody is told any more: the bridge went first.
     for (auto& [id, s] : subscribers_)
@@ -792,7 +846,7 @@ void UserAgent::resume_deferred(std::uint64_t id, const SourceVerdict& verdict) 
                               data != nullptr ? data->e_tags : nullptr, owned->saved);
     else
         take_message(owned->nh, sip, owned->saved);
-    nua_destroy_event(owned->saved);
+    if (owned->saved[0] != nullptr) nua_destroy_event(owned->saved); // else a held reply's now
 }
 
 void UserAgent::answer_deferred(std::uint64_t id, int status, const char* phrase,
@@ -865,15 +919,50 @@ void UserAgent::on_incoming_message(nua_handle_s* nh, const void* raw) {
 
 void UserAgent::take_message(nua_handle_s* nh, const void* raw, nua_saved_event** saved) {
     const IncomingMessage m = detail::incoming_message_of(static_cast<const sip_t*>(raw));
+    bool held = false;
     {
-        NuaReply reply(nua_, nh, m, saved);
+        NuaReply reply(this, nua_, nh, m, saved);
         if (on_message_) {
             on_message_(m, reply);
         } else {
             reply.respond(503, "Not ready", {"", "5"});
         }
+        held = reply.held();
     }
-    nua_handle_destroy(nh);
+    if (!held) nua_handle_destroy(nh); // else the held reply's
+}
+
+std::shared_ptr<Reply> UserAgent::hold_request(nua_handle_s* nh, nua_saved_event** saved,
+                                               std::string what) {
+    auto d = std::make_unique<Deferred>();
+    d->nh = nh;
+    d->from = std::move(what);
+    if (saved != nullptr) { // saved for the source check: taken over
+        d->saved[0] = saved[0];
+        saved[0] = nullptr;
+    } else if (nua_save_event(nua_, d->saved) == 0) {
+        spdlog::error("sip: cannot keep {} to answer it later: answered now", d->from);
+        return nullptr;
+    }
+    const std::uint64_t id = ++next_deferred_;
+    held_.emplace(id, std::move(d));
+    return std::make_shared<HeldReply>(this, std::weak_ptr<char>(alive_), id);
+}
+
+void UserAgent::answer_held(std::uint64_t id, int status, const std::string& phrase,
+                            const Reply::Headers& headers) {
+    const auto it = held_.find(id);
+    if (it == held_.end()) return; // answered at shutdown already
+    std::unique_ptr<Deferred> d = std::move(it->second);
+    held_.erase(it);
+    const char* owned = su_strdup(nua_handle_home(d->nh), phrase.c_str());
+    nua_respond(
+        d->nh, status, owned, NUTAG_WITH_SAVED(d->saved),
+        TAG_IF(!headers.accept.empty(), SIPTAG_ACCEPT_STR(headers.accept.c_str())),
+        TAG_IF(!headers.retry_after.empty(), SIPTAG_RETRY_AFTER_STR(headers.retry_after.c_str())),
+        TAG_END());
+    nua_destroy_event(d->saved);
+    nua_handle_destroy(d->nh);
 }
 
 } // namespace xsgw::sip

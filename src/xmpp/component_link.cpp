@@ -146,7 +146,11 @@ std::uint64_t seed() {
 
 ComponentLink::ComponentLink(core::EventLoop& loop, const core::XmppConfig& config)
     : loop_(loop), config_(config), backoff_(config.reconnect_min, config.reconnect_max, seed()),
-      reconnect_timer_(loop), keepalive_timer_(loop) {}
+      reconnect_timer_(loop), keepalive_timer_(loop), confirm_timer_(loop) {
+    dispatch_ = [this](const gloox::Tag& stanza) {
+        if (!take_confirmation(stanza) && on_stanza_) on_stanza_(stanza);
+    };
+}
 
 ComponentLink::~ComponentLink() {
     stopped_ = true;
@@ -166,6 +170,7 @@ void ComponentLink::start() {
 void ComponentLink::stop() {
     stopped_ = true;
     closing_ = false;
+    confirmations_ended("link stopped");
     reconnect_timer_.cancel();
     keepalive_timer_.cancel();
     if (stream_) {
@@ -187,6 +192,92 @@ bool ComponentLink::begin_close() {
     spdlog::info("xmpp: closing the stream; reading what the server still routes to us");
     if (on_state_) on_state_(false, "stopping");
     return true;
+}
+
+void ComponentLink::confirm(const std::string& domain, Confirmation done) {
+    if (!up_) {
+        done(false);
+        return;
+    }
+    PendingConfirmations& pending = confirmations_[domain];
+    pending.next.push_back(std::move(done));
+    if (pending.ping_id.empty()) send_confirmation_ping(domain);
+}
+
+void ComponentLink::send_confirmation_ping(const std::string& domain) {
+    PendingConfirmations& pending = confirmations_[domain];
+    pending.ping_id = fmt::format("xsgw-confirm-{}", ++confirm_id_);
+    pending.sent = std::chrono::steady_clock::now();
+    pending.covered = std::move(pending.next);
+    pending.next.clear();
+    confirmation_domains_[pending.ping_id] = domain;
+    // Written as text: the message path pays for no Tag.
+    send(fmt::format("<iq type='get' id='{}' from='{}' to='{}'><ping xmlns='urn:xmpp:ping'/></iq>",
+                     pending.ping_id, config_.component, domain));
+    if (!confirm_timer_.armed())
+        confirm_timer_.start(confirm_timeout_, [this] { confirmation_check(); });
+}
+
+bool ComponentLink::take_confirmation(const gloox::Tag& stanza) {
+    if (confirmation_domains_.empty() || stanza.name() != "iq") return false;
+    const std::string& type = stanza.findAttribute("type");
+    if (type != "result" && type != "error") return false;
+    const auto it = confirmation_domains_.find(stanza.findAttribute("id"));
+    if (it == confirmation_domains_.end()) return false;
+    confirmed(std::string(it->second));
+    return true;
+}
+
+void ComponentLink::confirmed(const std::string& domain) {
+    const auto p = confirmations_.find(domain);
+    if (p == confirmations_.end()) return;
+    confirmation_domains_.erase(p->second.ping_id);
+    std::vector<Confirmation> covered = std::move(p->second.covered);
+    p->second.covered.clear();
+    p->second.ping_id.clear();
+    if (!p->second.next.empty())
+        send_confirmation_ping(domain);
+    else
+        confirmations_.erase(p);
+    for (auto& done : covered)
+        done(true);
+}
+
+void ComponentLink::confirmation_check() {
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<std::string> late;
+    for (const auto& [domain, pending] : confirmations_)
+        if (!pending.ping_id.empty() && now - pending.sent >= confirm_timeout_)
+            late.push_back(domain);
+    for (const auto& domain : late) {
+        const PendingConfirmations& p = confirmations_.at(domain);
+        spdlog::info("xmpp: no answer from the server to ping {} to {} within {} ms: the {} "
+                     "stanzas before it went on a live link, taken as delivered",
+                     p.ping_id, domain, confirm_timeout_.count(), p.covered.size());
+        confirmed(domain);
+    }
+    if (!confirmations_.empty())
+        confirm_timer_.start(std::chrono::milliseconds(500), [this] { confirmation_check(); });
+}
+
+void ComponentLink::confirmations_ended(const char* why) {
+    confirm_timer_.cancel();
+    if (confirmations_.empty()) return;
+    auto all = std::move(confirmations_);
+    confirmations_.clear();
+    confirmation_domains_.clear();
+    std::size_t n = 0;
+    for (auto& [domain, pending] : all)
+        n += pending.covered.size() + pending.next.size();
+    spdlog::warn("xmpp: {}: {} stanzas sent but not confirmed by the server: they may or may not "
+                 "have been taken",
+                 why, n);
+    for (auto& [domain, pending] : all) {
+        for (auto& done : pending.covered)
+            done(false);
+        for (auto& done : pending.next)
+            done(false);
+    }
 }
 
 bool ComponentLink::room_to_send() {
@@ -230,7 +321,7 @@ void ComponentLink::attempt() {
     // A fresh gloox stream per attempt: no parser or stream state survives a failure.
     // The previous one is never destroyed inside its own callbacks, only here.
     if (stream_) stream_->removeConnectionListener(this);
-    stream_ = std::make_unique<AcceptStream>(config_, on_stanza_);
+    stream_ = std::make_unique<AcceptStream>(config_, dispatch_);
     stream_->setTls(gloox::TLSDisabled);
     stream_->setCompression(false);
     stream_->registerConnectionListener(this);
@@ -301,11 +392,13 @@ void ComponentLink::link_failed(const std::string& reason) {
     keepalive_timer_.cancel();
     if (stopped_) {
         spdlog::info("xmpp: link closed: {}", reason);
+        confirmations_ended("link closed");
         if (was_up && on_state_) on_state_(false, reason);
         return;
     }
     const auto delay = backoff_.next();
     spdlog::warn("xmpp: link down: {}; reconnecting in {} ms", reason, delay.count());
+    confirmations_ended("link down");
     if (was_up && on_state_) on_state_(false, reason);
     reconnect_timer_.start(delay, [this] { attempt(); });
 }

@@ -143,6 +143,13 @@ void FakeComponentServer::on_element(std::string_view element, std::int64_t now)
         // The server's routing: a stanza to the component's own domain (its keepalive ping)
         // goes back to the component.
         out_.append(element);
+    } else if (const auto id = attribute(element, "id");
+               name == "iq" && attribute(element, "type") == "get" && id &&
+               id->substr(0, 13) == "xsgw-confirm-") {
+        // A ping to the server's domain (xsgw's confirmation that we took what came before it):
+        // the server answers it itself, as Prosody, jabberd2 and ejabberd do.
+        out_ += fmt::format("<iq type='result' id='{}' from='{}' to='{}'/>", *id,
+                            attribute(element, "to").value_or(""), settings_.component);
     } else {
         on_unexpected_();
     }

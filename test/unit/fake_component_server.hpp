@@ -40,6 +40,12 @@ public:
         REQUIRE(::send(client_fd_, data.data(), data.size(), MSG_NOSIGNAL) ==
                 static_cast<ssize_t>(data.size()));
     }
+    /// The server dies: the connection goes without a word.
+    void drop() {
+        client_watch_.detach();
+        if (client_fd_ >= 0) close(client_fd_);
+        client_fd_ = -1;
+    }
     /// Closes our side of the stream: the closing tag, then no more writing.
     void close_stream() {
         write("</stream:stream>");
@@ -48,6 +54,7 @@ public:
     std::string received; ///< everything the component sent
     /// Called once when the component's </stream:stream> arrives (before anything is answered).
     std::function<void()> on_stream_close;
+    bool answer_confirmations = true;
 
 private:
     void on_accept() {
@@ -58,6 +65,7 @@ private:
         client_fd_ = fd;
         received.clear();
         header_sent_ = handshake_answered_ = close_seen_ = false;
+        confirm_scan_ = 0;
         client_watch_.attach(fd, SU_WAIT_IN, [this](int) { on_data(); });
     }
     void on_data() {
@@ -80,6 +88,17 @@ private:
             handshake_answered_ = true;
             write("<handshake/>");
         }
+        // As a server does: it answers the gateway's confirmation pings after what came
+        // before them; answer_confirmations = false keeps them unanswered.
+        for (auto at = received.find("id='xsgw-confirm-", confirm_scan_); at != std::string::npos;
+             at = received.find("id='xsgw-confirm-", confirm_scan_)) {
+            const auto end = received.find('\'', at + 4);
+            if (end == std::string::npos) break;
+            confirm_scan_ = end;
+            if (answer_confirmations)
+                write("<iq type='result' from='xmpp.test' to='sip.test' " +
+                      received.substr(at, end + 1 - at) + "/>");
+        }
         if (!close_seen_ && received.find("</stream:stream>") != std::string::npos) {
             close_seen_ = true;
             if (on_stream_close) on_stream_close();
@@ -92,6 +111,7 @@ private:
     bool header_sent_ = false;
     bool handshake_answered_ = false;
     bool close_seen_ = false;
+    std::size_t confirm_scan_ = 0;
     core::FdWatch listen_watch_;
     core::FdWatch client_watch_;
 };

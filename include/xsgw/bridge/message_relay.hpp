@@ -25,11 +25,13 @@ namespace xsgw::bridge {
 
 /// Counters of what the relay did, for logs, tests and metrics.
 struct RelayStats {
-    std::uint64_t xmpp_in = 0;          ///< message stanzas taken from XMPP
+    std::uint64_t xmpp_in = 0; ///< message stanzas taken from XMPP
+    std::uint64_t unconfirmed =
+        0; ///< SIP MESSAGEs answered 503: link lost before the server confirmed
     std::uint64_t sip_sent_ok = 0;      ///< MESSAGEs that got a 2xx
     std::uint64_t sip_failed = 0;       ///< MESSAGEs that ended in an error stanza
     std::uint64_t sip_in = 0;           ///< MESSAGEs taken from SIP
-    std::uint64_t xmpp_delivered = 0;   ///< stanzas written to the XMPP link (answered 202)
+    std::uint64_t xmpp_delivered = 0;   ///< stanzas the XMPP server confirmed (answered 202)
     std::uint64_t sip_refused = 0;      ///< MESSAGEs answered with an error status
     std::uint64_t bounces_notified = 0; ///< M12 notices sent for XMPP error bounces
     std::map<std::string, std::uint64_t> xmpp_errors; ///< error stanzas sent, by condition

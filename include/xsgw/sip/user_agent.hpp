@@ -154,6 +154,11 @@ public:
     void respond(int status, const std::string& phrase) { respond(status, phrase, Headers{}); }
     /// True once a response was sent.
     virtual bool answered() const = 0;
+    /// Keeps the request so that it is answered after the handler returns (the bridge
+    /// answers a MESSAGE once the XMPP server confirmed its stanza). The reply returned answers
+    /// it, once; this one then counts as answered. Null when it cannot be kept: answer now.
+    /// What is still held when the user agent shuts down is answered 503 by it.
+    virtual std::shared_ptr<Reply> hold() = 0;
 };
 
 // ---------------------------------------------------------------------------
@@ -434,6 +439,13 @@ private:
     void answer_deferred(std::uint64_t id, int status, const char* phrase,
                          const std::string& retry_after);
     void take_message(nua_handle_s* nh, const void* sip, nua_saved_event** saved);
+    friend class HeldReply;
+    friend class NuaReply;
+    /// Reply::hold(): keeps nh and the request's event (saved: already saved, taken over).
+    std::shared_ptr<Reply> hold_request(nua_handle_s* nh, nua_saved_event** saved,
+                                        std::string what);
+    void answer_held(std::uint64_t id, int status, const std::string& phrase,
+                     const Reply::Headers& headers);
 
     core::EventLoop& loop_;
     std::unique_ptr<detail::TlsVerifier> tls_verifier_; ///< S4; none without sip.tls_listen
@@ -457,6 +469,7 @@ private:
     SourceCheck source_check_;
     std::unordered_map<std::uint64_t, std::unique_ptr<Deferred>> deferred_;
     std::uint64_t next_deferred_ = 0;
+    std::unordered_map<std::uint64_t, std::unique_ptr<Deferred>> held_; ///< Reply::hold()
     std::uint64_t source_refused_ = 0;
     /// Checks that answer after the user agent is gone find it expired.
     std::shared_ptr<char> alive_ = std::make_shared<char>();

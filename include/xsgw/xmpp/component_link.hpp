@@ -12,6 +12,8 @@
 #include <gloox/loghandler.h>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 namespace gloox {
 class Tag;
@@ -31,6 +33,8 @@ public:
     using StanzaHandler = std::function<void(const gloox::Tag& stanza)>;
     /// Hears link transitions: up after the handshake, down with a reason.
     using StateHandler = std::function<void(bool up, const std::string& reason)>;
+    /// Hears whether the server took what was sent before confirm() was called.
+    using Confirmation = std::function<void(bool taken)>;
 
     ComponentLink(core::EventLoop& loop, const core::XmppConfig& config);
     ~ComponentLink() override;
@@ -65,6 +69,19 @@ public:
     /// refuses (S5: memory stays bounded when the server stalls; the senders hear at once).
     static constexpr std::size_t default_max_pending_bytes = std::size_t{16} << 20;
     void set_max_pending_bytes(std::size_t bytes) { max_pending_ = bytes; }
+    /// Delivery ledger: XEP-0114 has no acknowledgement, and a server that dies loses what it had
+    /// not read yet. confirm() asks the server whether it took every stanza sent so far: an iq ping
+    /// to `domain` (the recipient's, which the server answers itself) follows them on the stream,
+    /// and the server handles a stream's stanzas in order, so its answer (result or error, any)
+    /// means it took them: done(true). The link going down first: done(false), the stanzas
+    /// may or may not have been taken. One ping per domain is out at a time; what asks meanwhile
+    /// waits for the next, so under load one ping covers many stanzas. No answer within
+    /// the confirm timeout (a remote domain that is slow to answer, a server that drops the ping):
+    /// done(true), logged: the stanzas went on a live link. Called at once with false when the
+    /// link is not up.
+    void confirm(const std::string& domain, Confirmation done);
+    static constexpr std::chrono::milliseconds default_confirm_timeout{5000};
+    void set_confirm_timeout(std::chrono::milliseconds timeout) { confirm_timeout_ = timeout; }
     /// Stanzas refused because the link's write buffer was full.
     std::uint64_t refused_full() const { return refused_full_; }
     /// The component domain; every stanza we send is from it (X4).
@@ -90,6 +107,19 @@ private:
     void keepalive_probe();
     void keepalive_check();
     std::string describe(gloox::ConnectionError error) const;
+    /// An answer to one of our confirmation pings: handled here, true; else false.
+    bool take_confirmation(const gloox::Tag& stanza);
+    void send_confirmation_ping(const std::string& domain);
+    /// The ping out for domain is answered (or timed out): what it covers is taken.
+    void confirmed(const std::string& domain);
+    void confirmations_ended(const char* why);
+    void confirmation_check();
+    struct PendingConfirmations {
+        std::string ping_id; ///< the ping out, empty: none
+        std::chrono::steady_clock::time_point sent{};
+        std::vector<Confirmation> covered; ///< what the ping out answers for
+        std::vector<Confirmation> next;    ///< what came after it was sent
+    };
 
     core::EventLoop& loop_;
     core::XmppConfig config_;
@@ -99,6 +129,12 @@ private:
     std::unique_ptr<AcceptStream> stream_;
     LoopConnection* connection_ = nullptr; // owned by stream_
     StanzaHandler on_stanza_;
+    StanzaHandler dispatch_; ///< what the stream calls: confirmations, then on_stanza_
+    std::unordered_map<std::string, PendingConfirmations> confirmations_; ///< by domain
+    std::unordered_map<std::string, std::string> confirmation_domains_;   ///< ping id -> domain
+    core::Timer confirm_timer_;
+    std::chrono::milliseconds confirm_timeout_ = default_confirm_timeout;
+    unsigned confirm_id_ = 0;
     StateHandler on_state_;
     std::chrono::steady_clock::time_point last_rx_{};
     std::chrono::steady_clock::time_point window_start_{};

@@ -1,6 +1,7 @@
 // X9: the iq:gateway prompt mapped through the address rules with the real config types.
 // S7: xmpp.allowed_domains, as a decision table and through a Gateway on a fake XEP-0114 server.
 #include "../fake_component_server.hpp"
+#include "../sip/raw_sender.hpp"
 #include "xsgw/bridge/gateway.hpp"
 
 #include <arpa/inet.h>
@@ -439,8 +440,9 @@ TEST_CASE("X10 SIGTERM drains: messages under way get their answer before the li
     close(peer);
 }
 
-TEST_CASE("X10 D1 a graceful stop closes the stream both ways: a message the server routes before "
-          "it reads our closing tag still goes to SIP, nothing is written after the tag") {
+TEST_CASE(
+    "X10 ledger a graceful stop closes the stream both ways: a message the server routes before "
+    "it reads our closing tag still goes to SIP, nothing is written after the tag") {
     using namespace std::chrono_literals;
     xsgw::core::EventLoop loop;
     xsgw::test::ComponentServer server(loop);
@@ -484,4 +486,66 @@ TEST_CASE("X10 D1 a graceful stop closes the stream both ways: a message the ser
     CHECK_FALSE(gateway.link().up());
     CHECK_FALSE(gateway.link().closing());
     close(peer);
+}
+
+TEST_CASE(
+    "ledger a MESSAGE from SIP is answered 202 only once the XMPP server confirmed its stanza; "
+    "a link lost before that gives 503") {
+    using namespace std::chrono_literals;
+    xsgw::core::EventLoop loop;
+    xsgw::test::ComponentServer server(loop);
+    server.answer_confirmations = false;
+    xsgw::core::Config c = on_fake_server(server.port());
+    xsgw::bridge::Gateway gateway(loop, c);
+    gateway.start();
+    REQUIRE(loop.run_until([&] { return gateway.link().up(); }, 5s));
+    xsgw::test::RawSender sender(25301);
+    REQUIRE(sender.ok());
+    auto message = [&](int n) {
+        const std::string body = "hello " + std::to_string(n);
+        sender.send(
+            "MESSAGE sip:alice*xmpp.test@xmpp.test SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 127.0.0.1:" +
+            std::to_string(sender.port()) + ";branch=z9hG4bKconfirm" + std::to_string(n) +
+            "\r\nMax-Forwards: 70\r\nFrom: <sip:carol@127.0.0.1>;tag=c" + std::to_string(n) +
+            "\r\nTo: <sip:alice*xmpp.test@xmpp.test>\r\nCall-ID: confirm-" + std::to_string(n) +
+            "\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: " +
+            std::to_string(body.size()) + "\r\n\r\n" + body);
+    };
+    // The ping that asks for the confirmation, once it follows the stanza on the stream.
+    auto ping_after = [&](const std::string& body) -> std::string {
+        const auto stanza = server.received.find(body);
+        if (stanza == std::string::npos) return {};
+        const auto at = server.received.find("id='xsgw-confirm-", stanza);
+        if (at == std::string::npos) return {};
+        const auto end = server.received.find('\'', at + 4);
+        return end == std::string::npos ? std::string() : server.received.substr(at, end + 1 - at);
+    };
+
+    message(1);
+    std::string ping;
+    REQUIRE(loop.run_until(
+        [&] {
+            ping = ping_after("hello 1");
+            return !ping.empty();
+        },
+        5s));
+    CHECK(server.received.find("to='xmpp.test'") != std::string::npos); // the recipient's domain
+    loop.run_until([] { return false; }, 200ms);
+    CHECK(sender.receive() == 0); // not before the server answered
+    server.write("<iq type='result' from='xmpp.test' to='sip.test' " + ping + "/>");
+    REQUIRE(loop.run_until([&] { return sender.receive() == 1; }, 5s));
+    CHECK(sender.responses[0].rfind("SIP/2.0 202 ", 0) == 0);
+    CHECK(gateway.relay_stats().xmpp_delivered == 1);
+
+    // The server dies after the stanza, before its answer: the sender hears 503.
+    message(2);
+    REQUIRE(loop.run_until([&] { return !ping_after("hello 2").empty(); }, 5s));
+    server.drop();
+    REQUIRE(loop.run_until([&] { return sender.receive() == 2; }, 5s));
+    CHECK(sender.responses[1].rfind(
+              "SIP/2.0 503 XMPP server gone before it confirmed the message\r\n", 0) == 0);
+    CHECK(sender.responses[1].find("Retry-After: 10") != std::string::npos);
+    CHECK(gateway.relay_stats().unconfirmed == 1);
+    CHECK(gateway.relay_stats().xmpp_delivered == 1);
 }

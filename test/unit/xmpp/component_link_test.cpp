@@ -340,3 +340,68 @@ TEST_CASE("S5 a server that stops reading: the write buffer stays bounded, sende
     CHECK(server.received.find("id='m" + std::to_string(sent - 1) + "'") != std::string::npos);
     CHECK(server.received.find("id='late'") == std::string::npos);
 }
+
+TEST_CASE(
+    "ledger confirm: a ping to the domain follows the stanzas; its answer confirms them all, one "
+    "ping out per domain, the rest wait for the next; a lost link says not taken") {
+    EventLoop loop;
+    FakeServer server(loop, FakeServer::Mode::accept);
+    xsgw::xmpp::ComponentLink link(loop, link_config(server.port()));
+    link.set_confirm_timeout(300ms);
+    link.start();
+    REQUIRE(loop.run_until([&] { return link.up(); }, 5s));
+    std::vector<std::string> heard;
+    auto record = [&](std::string what) {
+        return [&heard, what = std::move(what)](bool taken) {
+            heard.push_back(what + (taken ? ":taken" : ":not"));
+        };
+    };
+    auto ping_ids = [&](const std::string& domain) {
+        std::vector<std::string> ids;
+        const std::string tail = "' from='sip.test' to='" + domain + "'><ping";
+        for (auto at = server.received.find("id='xsgw-confirm-"); at != std::string::npos;
+             at = server.received.find("id='xsgw-confirm-", at + 1)) {
+            const auto end = server.received.find('\'', at + 4);
+            if (server.received.compare(end, tail.size(), tail) == 0)
+                ids.push_back(server.received.substr(at + 4, end - at - 4));
+        }
+        return ids;
+    };
+    REQUIRE(link.send("<message to='alice@xmpp.test' id='m1'><body>1</body></message>"));
+    link.confirm("xmpp.test", record("m1"));
+    REQUIRE(link.send("<message to='alice@xmpp.test' id='m2'><body>2</body></message>"));
+    link.confirm("xmpp.test", record("m2")); // waits: a ping is out for xmpp.test
+    REQUIRE(link.send("<message to='erin@other.test' id='m3'><body>3</body></message>"));
+    link.confirm("other.test", record("m3")); // another domain: a ping of its own
+    REQUIRE(loop.run_until([&] { return ping_ids("xmpp.test").size() == 1; }, 5s));
+    REQUIRE(loop.run_until([&] { return ping_ids("other.test").size() == 1; }, 5s));
+    // The ping comes after the stanza it answers for.
+    CHECK(server.received.find("id='m1'") < server.received.find(ping_ids("xmpp.test")[0]));
+    CHECK(heard.empty());
+    // Any answer confirms (a server without urn:xmpp:ping answers an error).
+    server.write("<iq type='error' from='xmpp.test' to='sip.test' id='" + ping_ids("xmpp.test")[0] +
+                 "'><error type='cancel'><service-unavailable "
+                 "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
+    REQUIRE(loop.run_until([&] { return ping_ids("xmpp.test").size() == 2; }, 5s));
+    CHECK(heard == std::vector<std::string>{"m1:taken"});
+    server.write("<iq type='result' from='xmpp.test' to='sip.test' id='" +
+                 ping_ids("xmpp.test")[1] + "'/>");
+    REQUIRE(loop.run_until([&] { return heard.size() == 2; }, 5s));
+    CHECK(heard[1] == "m2:taken");
+    // other.test never answers: after the timeout its stanzas count as taken (a live link).
+    REQUIRE(loop.run_until([&] { return heard.size() == 3; }, 5s));
+    CHECK(heard[2] == "m3:taken");
+    // A ping out when the link goes: not taken, at once.
+    REQUIRE(link.send("<message to='alice@xmpp.test' id='m4'><body>4</body></message>"));
+    link.confirm("xmpp.test", record("m4"));
+    REQUIRE(loop.run_until([&] { return ping_ids("xmpp.test").size() == 3; }, 5s));
+    const int before = server.connections;
+    server.write("<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                 "</stream:error></stream:stream>");
+    REQUIRE(loop.run_until([&] { return heard.size() == 4; }, 5s));
+    CHECK(heard[3] == "m4:not");
+    // While down: not taken, at once.
+    link.confirm("xmpp.test", record("m5"));
+    CHECK(heard.back() == "m5:not");
+    REQUIRE(loop.run_until([&] { return link.up() && server.connections > before; }, 5s));
+}
