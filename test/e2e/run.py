@@ -139,7 +139,7 @@ class Xsgw:
     (monotonic), so that scenarios can wait for lines and measure the gaps between them."""
 
     def __init__(self, binary, workdir, name, server_ip, sip_port, secret, log, sip_extra=(), presence=(),
-                 xmpp_extra=(), **link):
+                 xmpp_extra=(), dns_server='127.0.0.53:53', **link):
         self.binary, self.name, self.log = binary, name, log
         self.link = link
         self.config_path = os.path.join(workdir, 'xsgw-%s.toml' % name)
@@ -149,9 +149,9 @@ class Xsgw:
         self.rc = None            # exit status once the process has ended and its output is read
         self._changed = asyncio.Condition()
         self._reader = None
-        self._write_config(server_ip, sip_port, secret, link, sip_extra, presence, xmpp_extra)
+        self._write_config(server_ip, sip_port, secret, link, sip_extra, presence, xmpp_extra, dns_server)
 
-    def _write_config(self, server_ip, sip_port, secret, link, sip_extra, presence, xmpp_extra=()):
+    def _write_config(self, server_ip, sip_port, secret, link, sip_extra, presence, xmpp_extra, dns_server):
         text = '\n'.join([
             '# written by test/e2e/run.py',
             '[xmpp]',
@@ -171,7 +171,7 @@ class Xsgw:
             'listen = "sip:127.0.0.1:%d"' % sip_port,
             *sip_extra,
             '[dns]',
-            'servers = ["127.0.0.53:53"]  # loopback only: no lookup may leave the machine',
+            'servers = ["%s"]  # loopback only: no lookup may leave the machine' % dns_server,
             '[log]',
             'level = "debug"',
             *(['[metrics]', 'listen = "127.0.0.1:%d"' % link['metrics_port']] if link.get('metrics_port') else []),

@@ -19,6 +19,8 @@
 #   badname.test   NAPTR SIPS+D2T -> _sips._tcp -> pbx.simple.test:5061 (the same: does not name badname.test)
 #   untrusted.test SRV only (_sips._tcp -> pbx.simple.test:5062: Kamailio TLS, self-signed certificate)
 #   nowhere.test   nothing: NXDOMAIN
+#   fault.test     SRV only (_sip._udp -> target.fault.test:5060 = 127.0.0.9: the fault test's sipp UAS)
+#   *.dnsfault.test A only, any name (127.0.0.9): the fault test's uncached lookups (its DNS proxy fails them)
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
 D=$PEERS/dns; IP=${DNS_IP:-127.0.0.53}; PORT=${DNS_PORT:-53}
@@ -71,6 +73,9 @@ srv-host=_sips._tcp.tls.test,pbx.simple.test,5061,0,10
 naptr-record=badname.test,10,10,"S","SIPS+D2T","",_sips._tcp.badname.test
 srv-host=_sips._tcp.badname.test,pbx.simple.test,5061,0,10
 srv-host=_sips._tcp.untrusted.test,pbx.simple.test,5062,0,10
+srv-host=_sip._udp.fault.test,target.fault.test,5060,0,10
+host-record=target.fault.test,127.0.0.9
+address=/dnsfault.test/127.0.0.9
 X
   # port 53 only: glibc's resolv.conf has no port option
   printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$IP" > "$D/resolv.conf"
