@@ -420,6 +420,10 @@ std::vector<core::Sample> Gateway::metrics() const {
         "counter", static_cast<double>(agent_.source_refused()));
     add("xsgw_dns_waiting_messages", "Messages toward SIP waiting for their DNS lookup", "gauge",
         static_cast<double>(relay_.waiting_for_dns()));
+    add("xsgw_sip_awaiting_confirmation",
+        "MESSAGEs from SIP held until the XMPP server confirms "
+        "their stanza",
+        "gauge", static_cast<double>(relay_.unconfirmed_now()));
     add("xsgw_sip_queued_messages", "MESSAGEs in flight or waiting for their recipient", "gauge",
         static_cast<double>(agent_.queued()));
     const auto& d = resolver_.stats();

@@ -261,6 +261,15 @@ void MessageRelay::from_sip(const sip::IncomingMessage& message, sip::Reply& rep
         reply.respond(503, "XMPP server not connected", {"", "10"});
         return;
     }
+    if (unconfirmed_now_ >= max_unconfirmed_) {
+        ++stats_.sip_refused;
+        ++stats_.sip_refusals[503];
+        spdlog::info("bridge: MESSAGE from {} to {}: 503, {} messages wait for the XMPP server to "
+                     "confirm them already",
+                     message.from, message.request_uri, unconfirmed_now_);
+        reply.respond(503, "XMPP server slow to take messages", {"", "10"});
+        return;
+    }
     translate::XmppMessage x = std::move(converted.value());
     x.id = fmt::format("xsgw-{}", next_id_++);
     x.from = address::to_string(*contact);
@@ -276,9 +285,11 @@ void MessageRelay::from_sip(const sip::IncomingMessage& message, sip::Reply& rep
     // Delivery ledger: 202 once the XMPP server confirms it took the stanza; a server that dies
     // first may have lost it, and the sender hears so.
     if (auto held = reply.hold()) {
+        ++unconfirmed_now_;
         link_.confirm(user->domain, [this, alive = alive_, held, id = x.id,
                                      from = message.from](bool taken) {
             if (!*alive) return;
+            --unconfirmed_now_;
             if (taken) {
                 ++stats_.xmpp_delivered;
                 held->respond(202, "Accepted");

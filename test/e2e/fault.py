@@ -12,7 +12,8 @@ of this file between xsgw and dnsmasq that can fail (SERVFAIL) or drop (time out
 
 Phases, each a few seconds of steady traffic with a fault in the middle:
   sip_target   XMPP->SIP while the SIP target is stopped and started again
-  xmpp_server  SIP->XMPP while the XMPP server is stopped and started again (the client logs in again)
+  xmpp_server  SIP->XMPP while the XMPP server is killed and started again (the client logs in again)
+  stall        SIP->XMPP at 1500/s while the XMPP server reads nothing for 8 s (SIGSTOP), memory sampled
   dns          XMPP->SIP, one new domain per message, while DNS answers SERVFAIL, then nothing at all
   sigterm      both ways while xsgw gets SIGTERM (it must drain and exit 0), then starts again
 
@@ -52,6 +53,8 @@ GATEWAY_PORT = 5080                  # the fault instance's [sip] listen on 127.
 DNS_PROXY = ('127.0.0.55', 5354)     # the fault instance's [dns] servers
 DNSMASQ = ('127.0.0.53', 53)
 OUTCOME_DEADLINE = 45.0
+# The main instance's link settings, but a keepalive that outlasts the stall phase's 8 s.
+LINK = dict(MAIN, keepalive_interval=10, keepalive_timeout=10)
 IN_DOUBT = ' (not confirmed: may have been delivered)'              # every message has an outcome by then (SIP Timer F is 32 s)
 
 
@@ -200,6 +203,7 @@ class FaultTest:
         self.dns_started = False
         self.ledgers = []
         self._alice = None
+        self.stopped_pid = None    # a SIGSTOPped server to SIGCONT at teardown
 
     # ------------------------------------------------------------------ peers
     async def setup(self):
@@ -248,7 +252,7 @@ class FaultTest:
         # No per-sender or per-source limit: the traffic is the test's, at hundreds per second.
         x = Xsgw(self.args.xsgw, self.workdir, 'fault-%d' % (len(self.instances) + 1), self.server.ip,
                  GATEWAY_PORT, SECRET, self.log, sip_extra=['max_requests_per_source = 0'],
-                 xmpp_extra=['max_stanzas_per_sender = 0'], dns_server='%s:%d' % DNS_PROXY, **MAIN)
+                 xmpp_extra=['max_stanzas_per_sender = 0'], dns_server='%s:%d' % DNS_PROXY, **LINK)
         self.instances.append(x)
         self.xsgw = x
         await x.start()
@@ -273,6 +277,11 @@ class FaultTest:
         return c
 
     async def teardown(self):
+        if self.stopped_pid is not None:
+            try:
+                os.kill(self.stopped_pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
         for c in self.clients:
             await c.close()
         for name, proc, _ in self.uacs:
@@ -477,6 +486,70 @@ class FaultTest:
         self.finish(ledger)
         check(not silent, 'SIP requests never answered: %d, e.g. %s' % (len(silent), ', '.join(silent[:5])))
 
+    def rss_mib(self):
+        """Resident memory of the running xsgw (VmRSS), MiB."""
+        with open('/proc/%d/status' % self.xsgw.proc.pid) as f:
+            for line in f:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1]) / 1024.0
+        return 0.0
+
+    async def phase_stall(self):
+        """Sustained overload: SIP->XMPP at 1500/s while the XMPP server stops reading (SIGSTOP)
+        for 8 s, then goes on (SIGCONT). Held transactions are bounded (5 s confirmation timeout,
+        10 000 at most), the link's write buffer too; xsgw's resident memory is sampled every
+        0.5 s and printed (a figure, not a check). The ledger must balance."""
+        ledger = Ledger('stall')
+        alice = await self.alice()
+        n, rate = self.count(18000), 1500
+        proc, trace = await self.uac('p5', n, rate)
+        mark = self.xsgw.mark()
+        await self.xsgw.expect(r'bridge: MESSAGE from sip:p5-\d+@fault\.test -> stanza', 30, start=mark,
+                               count=n // 12)
+        pid = await self.server.pid()
+        samples = []
+        t0 = time.monotonic()
+
+        async def sample_for(seconds):
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                samples.append((time.monotonic() - t0, self.rss_mib()))
+                await asyncio.sleep(0.5)    # the sampling period of a measurement
+        os.kill(pid, signal.SIGSTOP)
+        self.stopped_pid = pid
+        self.log('xmpp server pid %d stopped (SIGSTOP)' % pid)
+        await sample_for(8.0)
+        os.kill(pid, signal.SIGCONT)
+        self.stopped_pid = None
+        self.log('xmpp server pid %d continued' % pid)
+        while proc.returncode is None:
+            samples.append((time.monotonic() - t0, self.rss_mib()))
+            try:
+                await asyncio.wait_for(proc.wait(), 0.5)
+            except asyncio.TimeoutError:
+                pass
+            if time.monotonic() - t0 > 90:
+                raise Fail('sipp uac-p5 did not end within 90 s')
+        samples.append((time.monotonic() - t0, self.rss_mib()))
+        print('# memory stall (xsgw VmRSS, s after SIGSTOP: MiB; SIGCONT at 8 s): %s'
+              % ', '.join('%.1f: %.1f' % sm for sm in samples), flush=True)
+        self.log('memory: %r' % samples)
+
+        def collect():
+            status = self.uac_outcomes(trace, ledger, 'p5')
+            for el in alice.messages:
+                b = body_of(el)
+                if el.get('type') != 'error' and b and b.startswith('p5-'):
+                    ledger.deliver(b)
+            self.bounces(ledger, 'p5')
+            for i, st in status.items():
+                if st is None:
+                    ledger.error(i, 'no final response')
+        await self.settle(ledger, collect, within=15)
+        silent = [i for i, why in ledger.errored.items() if why == 'no final response']
+        self.finish(ledger)
+        check(not silent, 'SIP requests never answered: %d, e.g. %s' % (len(silent), ', '.join(silent[:5])))
+
     async def phase_dns(self):
         """XMPP->SIP, each message to a domain of its own (no cache can answer), while the DNS proxy
         answers every query SERVFAIL, then drops every query (they time out); once every message
@@ -578,7 +651,7 @@ class FaultTest:
         return True
 
 
-PHASES = ['sip_target', 'xmpp_server', 'dns', 'sigterm']
+PHASES = ['sip_target', 'xmpp_server', 'stall', 'dns', 'sigterm']
 
 
 async def run(args):

@@ -60,6 +60,12 @@ public:
     void set_max_awaiting_dns(std::size_t n) { max_awaiting_dns_ = n; }
     /// Lookups under way for messages toward SIP.
     std::size_t waiting_for_dns() const { return waiting_for_dns_; }
+    /// S5: MESSAGEs from SIP whose stanza waits for the XMPP server's confirmation (their SIP
+    /// transactions are held); past it 503 with Retry-After at once, so that a stalled server
+    /// cannot make the gateway hold transactions without end.
+    static constexpr std::size_t default_max_unconfirmed = 10'000;
+    void set_max_unconfirmed(std::size_t n) { max_unconfirmed_ = n; }
+    std::size_t unconfirmed_now() const { return unconfirmed_now_; }
     /// SIGHUP: the largest body carried either way (sip.max_message_bytes).
     void set_max_body_bytes(std::size_t bytes) { limits_.max_body_bytes = bytes; }
     std::size_t max_body_bytes() const { return limits_.max_body_bytes; }
@@ -112,6 +118,8 @@ private:
     /// (chat states) are not here: nobody is told of their failure.
     std::unordered_map<std::uint64_t, translate::XmppMessage> awaiting_dns_;
     std::size_t waiting_for_dns_ = 0; ///< lookups under way (awaiting_dns_ plus chat states)
+    std::size_t max_unconfirmed_ = default_max_unconfirmed;
+    std::size_t unconfirmed_now_ = 0; ///< held MESSAGEs waiting for the server's confirmation
     std::size_t max_awaiting_dns_ = default_max_awaiting_dns;
     RelayStats stats_;
     std::shared_ptr<bool> alive_; ///< false once destroyed: late callbacks do nothing

@@ -38,6 +38,18 @@ xsgw::core::Config on_fake_server(std::uint16_t port) {
     return c;
 }
 
+/// MESSAGE number n from carol (a UDP sender on from_port) to alice through the gateway on
+/// 127.0.0.1:25301, body "hello N".
+std::string message_to_alice(int from_port, int n) {
+    const std::string body = "hello " + std::to_string(n);
+    return "MESSAGE sip:alice*xmpp.test@xmpp.test SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:" +
+           std::to_string(from_port) + ";branch=z9hG4bKconfirm" + std::to_string(n) +
+           "\r\nMax-Forwards: 70\r\nFrom: <sip:carol@127.0.0.1>;tag=c" + std::to_string(n) +
+           "\r\nTo: <sip:alice*xmpp.test@xmpp.test>\r\nCall-ID: confirm-" + std::to_string(n) +
+           "\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
 /// How many times `text` occurs in `haystack`.
 std::size_t occurrences(const std::string& haystack, const std::string& text) {
     std::size_t n = 0;
@@ -501,17 +513,7 @@ TEST_CASE(
     REQUIRE(loop.run_until([&] { return gateway.link().up(); }, 5s));
     xsgw::test::RawSender sender(25301);
     REQUIRE(sender.ok());
-    auto message = [&](int n) {
-        const std::string body = "hello " + std::to_string(n);
-        sender.send(
-            "MESSAGE sip:alice*xmpp.test@xmpp.test SIP/2.0\r\n"
-            "Via: SIP/2.0/UDP 127.0.0.1:" +
-            std::to_string(sender.port()) + ";branch=z9hG4bKconfirm" + std::to_string(n) +
-            "\r\nMax-Forwards: 70\r\nFrom: <sip:carol@127.0.0.1>;tag=c" + std::to_string(n) +
-            "\r\nTo: <sip:alice*xmpp.test@xmpp.test>\r\nCall-ID: confirm-" + std::to_string(n) +
-            "\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: " +
-            std::to_string(body.size()) + "\r\n\r\n" + body);
-    };
+    auto message = [&](int n) { sender.send(message_to_alice(sender.port(), n)); };
     // The ping that asks for the confirmation, once it follows the stanza on the stream.
     auto ping_after = [&](const std::string& body) -> std::string {
         const auto stanza = server.received.find(body);
@@ -548,4 +550,34 @@ TEST_CASE(
     CHECK(sender.responses[1].find("Retry-After: 10") != std::string::npos);
     CHECK(gateway.relay_stats().unconfirmed == 1);
     CHECK(gateway.relay_stats().xmpp_delivered == 1);
+}
+
+TEST_CASE("S5 MESSAGEs held for the XMPP server's confirmation are bounded: past it 503 at once, "
+          "nothing written") {
+    using namespace std::chrono_literals;
+    xsgw::core::EventLoop loop;
+    xsgw::test::ComponentServer server(loop);
+    server.answer_confirmations = false; // a stalled server
+    xsgw::core::Config c = on_fake_server(server.port());
+    xsgw::bridge::Gateway gateway(loop, c);
+    gateway.relay().set_max_unconfirmed(2);
+    gateway.start();
+    REQUIRE(loop.run_until([&] { return gateway.link().up(); }, 5s));
+    xsgw::test::RawSender sender(25301);
+    REQUIRE(sender.ok());
+    for (int n = 1; n <= 3; ++n)
+        sender.send(message_to_alice(sender.port(), n));
+    REQUIRE(loop.run_until([&] { return sender.receive() == 1; }, 5s));
+    CHECK(sender.responses[0].rfind("SIP/2.0 503 XMPP server slow to take messages\r\n", 0) == 0);
+    CHECK(sender.responses[0].find("Call-ID: confirm-3") != std::string::npos);
+    CHECK(sender.responses[0].find("Retry-After: 10") != std::string::npos);
+    CHECK(gateway.relay().unconfirmed_now() == 2);
+    loop.run_until([] { return false; }, 100ms);
+    CHECK(server.received.find("hello 2") != std::string::npos);
+    CHECK(server.received.find("hello 3") == std::string::npos); // refused before the link
+    // The server goes: the two held ones hear 503 too, and the count is back to 0.
+    server.drop();
+    REQUIRE(loop.run_until([&] { return sender.receive() == 3; }, 5s));
+    CHECK(gateway.relay().unconfirmed_now() == 0);
+    CHECK(gateway.relay_stats().unconfirmed == 2);
 }
