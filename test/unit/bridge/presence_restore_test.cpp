@@ -1,4 +1,5 @@
-// The restore of presence.state_file after a restart, paced by PresenceBridge::restore_window:
+// The restore of presence.state_file after a restart, paced by PresenceBridge::restore_window,
+// and the bounds of P14:
 // the real bridge with its real user agent, resolver and component link, against a SIP
 // notifier on loopback (that answers 202 and NOTIFYs only when the test lets it) and a
 // scripted XEP-0114 server.
@@ -20,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <netinet/in.h>
+#include <optional>
 #include <set>
 #include <sofia-sip/su_wait.h>
 #include <sstream>
@@ -275,4 +277,36 @@ TEST_CASE("restore: presence.max_per_user applies to what the file holds") {
     CHECK(r.notifier.requests[0] == contact_uri(0, r.notifier_port));
     CHECK(r.notifier.requests[1] == contact_uri(1, r.notifier_port));
     CHECK_FALSE(r.loop.run_until([&] { return r.notifier.requests.size() > 2; }, 300ms));
+}
+
+TEST_CASE("P14 presence.max_total: past it a subscription is refused both ways; those held stay") {
+    Restart r(25209, 25210, 0, [&](xsgw::core::Config& c) { c.presence.max_total = 2; });
+    r.notifier.prompt = true;
+    r.bridge->on_link_up();
+    r.from_xmpp(0, "subscribe");
+    r.from_xmpp(1, "subscribe");
+    REQUIRE(r.loop.run_until(
+        [&] { return r.bridge->outbound_count() == 2 && r.notifier.requests.size() == 2; }, 5s));
+    // A third user: refused with a presence error, no SUBSCRIBE leaves.
+    r.from_xmpp(2, "subscribe");
+    REQUIRE(r.loop.run_until(
+        [&] { return r.server.received.find("policy-violation") != std::string::npos; }, 5s));
+    const auto error =
+        r.server.received.rfind("<presence", r.server.received.find("policy-violation"));
+    CHECK(r.server.received.find("to='" + user(2) + "'", error) != std::string::npos);
+    CHECK(r.server.received.find("presence.max_total") != std::string::npos);
+    // A SIP watcher of an XMPP user: 503 with Retry-After.
+    std::optional<xsgw::sip::SubscriptionEnd> end;
+    const auto id = r.peer.subscribe({"sip:u9*xmpp.test@xmpp.test", "sip:w@127.0.0.1:25210", 600s},
+                                     {xsgw::sip::NextHop{"127.0.0.1", 25209, "udp", "gw", {}}},
+                                     {[](const xsgw::sip::NotifyInfo&) {},
+                                      [&](const xsgw::sip::SubscriptionEnd& e) { end = e; }});
+    REQUIRE(id != 0);
+    REQUIRE(r.loop.run_until([&] { return end.has_value(); }, 5s));
+    CHECK(end->status == 503);
+    CHECK(end->retry_after.has_value());
+    // The two held are unharmed; nothing more went out.
+    CHECK(r.bridge->outbound_count() == 2);
+    CHECK(r.bridge->inbound_count() == 0);
+    CHECK(r.notifier.requests.size() == 2);
 }
