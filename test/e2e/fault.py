@@ -12,7 +12,7 @@ of this file between xsgw and dnsmasq that can fail (SERVFAIL) or drop (time out
 
 Phases, each a few seconds of steady traffic with a fault in the middle:
   sip_target   XMPP->SIP while the SIP target is stopped and started again
-  xmpp_server  SIP->XMPP while the XMPP server is killed and started again (the client logs in again)
+  xmpp_server  both ways while the XMPP server is killed and started again (the client logs in again)
   stall        SIP->XMPP at 1500/s while the XMPP server reads nothing for 8 s (SIGSTOP), memory sampled
   dns          XMPP->SIP, one new domain per message, while DNS answers SERVFAIL, then nothing at all
   sigterm      both ways while xsgw gets SIGTERM (it must drain and exit 0), then starts again
@@ -23,9 +23,10 @@ The ledger of a phase, per message id (the id is the body text on both sides):
              XMPP server once xsgw is gone).
   SIP->XMPP  delivered: the XMPP client received it; errored: the sender's final response was not 2xx,
              or it was 202 and a bounce notice (M12) came back to the sender's own address
-             (sip:TAG-N@fault.test, i.e. the SIP target). A request that xsgw never received (sent while
-             it was not running) is counted apart as `not entered`, and only when xsgw's log never
-             names its sender.
+             (sip:TAG-N@fault.test, i.e. the SIP target).
+  Either way, a message that never reached xsgw (a SIP request sent while it was not running, a
+  stanza the killed XMPP server never handed on) is counted apart as `not entered`, and only when
+  xsgw's log never names it.
 Each phase must end with sent = delivered + errored (+ not entered), no message both delivered and
 errored, none delivered twice. Each prints `# ledger NAME: ...` with its counts, then PASS or FAIL.
 Nothing sleeps to synchronise: traffic is paced by the clock (a measurement of rate), and every wait is
@@ -445,13 +446,24 @@ class FaultTest:
         self.finish(ledger)
 
     async def phase_xmpp_server(self):
-        """SIP->XMPP while the XMPP server is killed (SIGKILL: no goodbye, whatever it had not yet
-        handled is gone with it) and started again; alice logs in again."""
-        ledger = Ledger('xmpp_server')
+        """Both ways while the XMPP server is killed (SIGKILL: no goodbye, whatever it had not yet
+        handled is gone with it) and started again; alice logs in again and sends on. An XMPP->SIP
+        message that the dying server never handed to xsgw (xsgw's log never names its id) is
+        counted as not entered: it was lost before the gateway."""
+        ledger = Ledger('xmpp_server sip->xmpp')
+        x2s = Ledger('xmpp_server xmpp->sip')
         alice = await self.alice()
         receivers = [alice]
         n, rate = self.count(2000), 400
         proc, trace = await self.uac('p2', n, rate)
+        to = 'carol*fault.test@' + COMPONENT
+
+        def send(i):
+            c = self._alice
+            if c is not None and c.up:      # while alice is logged out, nothing is sent
+                c.send_message(to, i, '<body>%s</body>' % i)
+                x2s.sent.append(i)
+        sender = asyncio.ensure_future(self.paced(['p2x-%d' % k for k in range(1, n + 1)], rate, send))
         # kill the server once a fifth has been relayed; start it again at once
         mark = self.xsgw.mark()
         await self.xsgw.expect(r'bridge: MESSAGE from sip:p2-\d+@fault\.test -> stanza', 30, start=mark,
@@ -465,6 +477,7 @@ class FaultTest:
         self.log('xmpp server started')
         await self.xsgw.expect(r'xmpp: link up', 15, start=mark)
         receivers.append(await self.alice())
+        await sender
         try:
             await asyncio.wait_for(proc.wait(), 90)
         except asyncio.TimeoutError:
@@ -482,8 +495,22 @@ class FaultTest:
                 if s is None:
                     ledger.error(i, 'no final response')   # counted, then reported below
         await self.settle(ledger, collect, within=10)
+
+        seen = set()        # ids xsgw's log names: what entered it
+        rx = re.compile(r"id='(p2x-\d+)'")
+        for _, text in self.xsgw.lines:
+            seen.update(rx.findall(text))
+
+        def collect_x2s():
+            for c in receivers:
+                self.xmpp_errors(c, x2s, 'p2x-')
+            self.target_deliveries(x2s, 'p2x-')
+            x2s.not_entered = {i for i in x2s.sent if i not in seen and i not in x2s.delivered
+                               and i not in x2s.errored}
+        await self.settle(x2s, collect_x2s, within=10)
         silent = [i for i, why in ledger.errored.items() if why == 'no final response']
         self.finish(ledger)
+        self.finish(x2s)
         check(not silent, 'SIP requests never answered: %d, e.g. %s' % (len(silent), ', '.join(silent[:5])))
 
     def rss_mib(self):
