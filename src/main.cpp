@@ -67,6 +67,8 @@ int run(const std::string& config_path, const std::string& cli_level) {
         if (up)
             notifier.ready(fmt::format("component {} connected to {}:{}", config.xmpp.component,
                                        config.xmpp.host, config.xmpp.port));
+        else if (reason == "stopping")
+            notifier.status("XMPP link closed: stopping");
         else
             notifier.status(fmt::format("XMPP link down ({}), reconnecting", reason));
     });

@@ -240,7 +240,10 @@ void Gateway::drain(std::chrono::milliseconds deadline) {
     const auto start = std::chrono::steady_clock::now();
     auto in_flight = [this] { return relay_.awaiting_dns() + agent_.queued(); };
     const std::size_t at_start = in_flight();
-    loop_.run_until([&] { return in_flight() == 0; }, deadline);
+    // MESSAGEs from SIP whose stanza waits for the server's confirmation get it while the
+    // link is still up (the stanzas went before our closing tag: the server takes them, but
+    // after the close their senders could only be told 503).
+    loop_.run_until([&] { return in_flight() == 0 && relay_.unconfirmed_now() == 0; }, deadline);
     const std::size_t left = in_flight();
     if (left != 0) {
         // Their senders hear now, while the link is up: the answer may still come from SIP,
@@ -277,7 +280,8 @@ void Gateway::close_link(std::chrono::milliseconds deadline) {
     const bool server_closed = !link_.closing();
     const std::size_t late = relay_.stats().xmpp_in - before;
     auto in_flight = [this] { return relay_.awaiting_dns() + agent_.queued(); };
-    if (late != 0) loop_.run_until([&] { return in_flight() == 0; }, deadline);
+    if (late != 0)
+        loop_.run_until([&] { return in_flight() == 0; }, std::min(deadline, close_wait));
     const std::size_t lost = in_flight() == 0
                                  ? 0
                                  : relay_.abandon({translate::Condition::service_unavailable,

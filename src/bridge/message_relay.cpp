@@ -286,22 +286,24 @@ void MessageRelay::from_sip(const sip::IncomingMessage& message, sip::Reply& rep
     // first may have lost it, and the sender hears so.
     if (auto held = reply.hold()) {
         ++unconfirmed_now_;
-        link_.confirm(user->domain, [this, alive = alive_, held, id = x.id,
-                                     from = message.from](bool taken) {
-            if (!*alive) return;
-            --unconfirmed_now_;
-            if (taken) {
-                ++stats_.xmpp_delivered;
-                held->respond(202, "Accepted");
-                return;
-            }
-            ++stats_.sip_refusals[503];
-            ++stats_.unconfirmed;
-            spdlog::warn("bridge: MESSAGE from {}: stanza id='{}' not confirmed by the XMPP server "
-                         "before the link went down: 503 (it may or may not have been delivered)",
-                         from, id);
-            held->respond(503, "XMPP server gone before it confirmed the message", {"", "10"});
-        });
+        link_.confirm(
+            user->domain, [this, alive = alive_, held, id = x.id, from = message.from](bool taken) {
+                if (!*alive) return;
+                --unconfirmed_now_;
+                if (taken) {
+                    ++stats_.xmpp_delivered;
+                    held->respond(202, "Accepted");
+                    return;
+                }
+                ++stats_.sip_refusals[503];
+                ++stats_.unconfirmed;
+                // One line per message at debug: the link says how many at once.
+                spdlog::debug("bridge: MESSAGE from {}: stanza id='{}' not confirmed by the XMPP "
+                              "server before the link went down: 503 (it may or may not have been "
+                              "delivered)",
+                              from, id);
+                held->respond(503, "XMPP server gone before it confirmed the message", {"", "10"});
+            });
     } else {
         ++stats_.xmpp_delivered;
         reply.respond(202, "Accepted");

@@ -72,8 +72,12 @@ public:
     bool answered() const override { return answered_; }
     std::shared_ptr<Reply> hold() override {
         if (answered_) return nullptr;
-        auto held = ua_->hold_request(nh_, saved_, what());
-        if (held) answered_ = held_ = true;
+        auto held = ua_->hold_request(nh_, saved_);
+        if (!held) {
+            spdlog::error("sip: cannot keep {} to answer it later: answered now", what());
+            return nullptr;
+        }
+        answered_ = held_ = true;
         return held;
     }
     /// The request went to a held reply: nh is its owner's now.
@@ -932,16 +936,13 @@ void UserAgent::take_message(nua_handle_s* nh, const void* raw, nua_saved_event*
     if (!held) nua_handle_destroy(nh); // else the held reply's
 }
 
-std::shared_ptr<Reply> UserAgent::hold_request(nua_handle_s* nh, nua_saved_event** saved,
-                                               std::string what) {
+std::shared_ptr<Reply> UserAgent::hold_request(nua_handle_s* nh, nua_saved_event** saved) {
     auto d = std::make_unique<Deferred>();
     d->nh = nh;
-    d->from = std::move(what);
     if (saved != nullptr) { // saved for the source check: taken over
         d->saved[0] = saved[0];
         saved[0] = nullptr;
     } else if (nua_save_event(nua_, d->saved) == 0) {
-        spdlog::error("sip: cannot keep {} to answer it later: answered now", d->from);
         return nullptr;
     }
     const std::uint64_t id = ++next_deferred_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <fmt/format.h>
 #include <gloox/component.h>
 #include <gloox/tag.h>
@@ -146,7 +147,8 @@ std::uint64_t seed() {
 
 ComponentLink::ComponentLink(core::EventLoop& loop, const core::XmppConfig& config)
     : loop_(loop), config_(config), backoff_(config.reconnect_min, config.reconnect_max, seed()),
-      reconnect_timer_(loop), keepalive_timer_(loop), confirm_timer_(loop) {
+      reconnect_timer_(loop), keepalive_timer_(loop), confirm_timer_(loop),
+      confirm_key_(fmt::format("{:x}", seed())) {
     dispatch_ = [this](const gloox::Tag& stanza) {
         if (!take_confirmation(stanza) && on_stanza_) on_stanza_(stanza);
     };
@@ -206,14 +208,20 @@ void ComponentLink::confirm(const std::string& domain, Confirmation done) {
 
 void ComponentLink::send_confirmation_ping(const std::string& domain) {
     PendingConfirmations& pending = confirmations_[domain];
-    pending.ping_id = fmt::format("xsgw-confirm-{}", ++confirm_id_);
+    // Ids no other instance or sender can guess: an answer to someone else's ping confirms
+    // nothing of ours.
+    pending.ping_id = fmt::format("xsgw-confirm-{}-{}", confirm_key_, ++confirm_id_);
     pending.sent = std::chrono::steady_clock::now();
     pending.covered = std::move(pending.next);
     pending.next.clear();
     confirmation_domains_[pending.ping_id] = domain;
-    // Written as text: the message path pays for no Tag.
-    send(fmt::format("<iq type='get' id='{}' from='{}' to='{}'><ping xmlns='urn:xmpp:ping'/></iq>",
-                     pending.ping_id, config_.component, domain));
+    // Written as text (the message path pays for no Tag), and past the write-buffer bound: a
+    // ping is small, and one refused would leave its stanzas waiting for nothing.
+    if (up_ && stream_)
+        stream_->send_text(fmt::format(
+            "<iq type='get' id='{}' from='{}' to='{}'><ping xmlns='urn:xmpp:ping'/></iq>",
+            pending.ping_id, config_.component, domain));
+    pending.ping_end = connection_ != nullptr ? connection_->queued_total() : 0;
     if (!confirm_timer_.armed())
         confirm_timer_.start(confirm_timeout_, [this] { confirmation_check(); });
 }
@@ -224,6 +232,14 @@ bool ComponentLink::take_confirmation(const gloox::Tag& stanza) {
     if (type != "result" && type != "error") return false;
     const auto it = confirmation_domains_.find(stanza.findAttribute("id"));
     if (it == confirmation_domains_.end()) return false;
+    // Only the domain we asked answers for it (JID domains compare case-insensitively).
+    const std::string& from = stanza.findAttribute("from");
+    if (from.size() != it->second.size() ||
+        !std::equal(from.begin(), from.end(), it->second.begin(), [](char a, char b) {
+            return std::tolower(static_cast<unsigned char>(a)) ==
+                   std::tolower(static_cast<unsigned char>(b));
+        }))
+        return false;
     confirmed(std::string(it->second));
     return true;
 }
@@ -246,14 +262,20 @@ void ComponentLink::confirmed(const std::string& domain) {
 void ComponentLink::confirmation_check() {
     const auto now = std::chrono::steady_clock::now();
     std::vector<std::string> late;
+    // Late, and the ping has left our buffer for the socket: what came before it went on a live
+    // link. Still in our buffer (a server that reads nothing): nothing is taken yet; the
+    // keepalive ends such a link, and the held MESSAGEs are bounded.
+    const std::uint64_t written = connection_ != nullptr ? connection_->written_total() : 0;
     for (const auto& [domain, pending] : confirmations_)
-        if (!pending.ping_id.empty() && now - pending.sent >= confirm_timeout_)
+        if (!pending.ping_id.empty() && now - pending.sent >= confirm_timeout_ &&
+            written >= pending.ping_end)
             late.push_back(domain);
     for (const auto& domain : late) {
-        const PendingConfirmations& p = confirmations_.at(domain);
+        const auto p = confirmations_.find(domain);
+        if (p == confirmations_.end()) continue;
         spdlog::info("xmpp: no answer from the server to ping {} to {} within {} ms: the {} "
                      "stanzas before it went on a live link, taken as delivered",
-                     p.ping_id, domain, confirm_timeout_.count(), p.covered.size());
+                     p->second.ping_id, domain, confirm_timeout_.count(), p->second.covered.size());
         confirmed(domain);
     }
     if (!confirmations_.empty())

@@ -12,6 +12,7 @@
 #include <string>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <vector>
 
 namespace xsgw::test {
 
@@ -55,6 +56,12 @@ public:
     /// Called once when the component's </stream:stream> arrives (before anything is answered).
     std::function<void()> on_stream_close;
     bool answer_confirmations = true;
+    /// Answers the confirmation pings held back while answer_confirmations was false.
+    void answer_held_confirmations() {
+        for (const auto& id : unanswered_)
+            write("<iq type='result' from='xmpp.test' to='sip.test' " + id + "/>");
+        unanswered_.clear();
+    }
 
 private:
     void on_accept() {
@@ -95,9 +102,11 @@ private:
             const auto end = received.find('\'', at + 4);
             if (end == std::string::npos) break;
             confirm_scan_ = end;
+            const std::string id = received.substr(at, end + 1 - at);
             if (answer_confirmations)
-                write("<iq type='result' from='xmpp.test' to='sip.test' " +
-                      received.substr(at, end + 1 - at) + "/>");
+                write("<iq type='result' from='xmpp.test' to='sip.test' " + id + "/>");
+            else
+                unanswered_.push_back(id);
         }
         if (!close_seen_ && received.find("</stream:stream>") != std::string::npos) {
             close_seen_ = true;
@@ -112,6 +121,7 @@ private:
     bool handshake_answered_ = false;
     bool close_seen_ = false;
     std::size_t confirm_scan_ = 0;
+    std::vector<std::string> unanswered_; ///< id='...' of pings not answered yet
     core::FdWatch listen_watch_;
     core::FdWatch client_watch_;
 };

@@ -442,8 +442,7 @@ private:
     friend class HeldReply;
     friend class NuaReply;
     /// Reply::hold(): keeps nh and the request's event (saved: already saved, taken over).
-    std::shared_ptr<Reply> hold_request(nua_handle_s* nh, nua_saved_event** saved,
-                                        std::string what);
+    std::shared_ptr<Reply> hold_request(nua_handle_s* nh, nua_saved_event** saved);
     void answer_held(std::uint64_t id, int status, const std::string& phrase,
                      const Reply::Headers& headers);
 

@@ -117,6 +117,7 @@ private:
     struct PendingConfirmations {
         std::string ping_id; ///< the ping out, empty: none
         std::chrono::steady_clock::time_point sent{};
+        std::uint64_t ping_end = 0;        ///< the stream's byte count once the ping was queued
         std::vector<Confirmation> covered; ///< what the ping out answers for
         std::vector<Confirmation> next;    ///< what came after it was sent
     };
@@ -135,6 +136,7 @@ private:
     core::Timer confirm_timer_;
     std::chrono::milliseconds confirm_timeout_ = default_confirm_timeout;
     unsigned confirm_id_ = 0;
+    std::string confirm_key_; ///< random per link: in every ping id
     StateHandler on_state_;
     std::chrono::steady_clock::time_point last_rx_{};
     std::chrono::steady_clock::time_point window_start_{};

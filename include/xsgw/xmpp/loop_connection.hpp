@@ -3,6 +3,7 @@
 
 #include "xsgw/core/event_loop.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <gloox/connectionbase.h>
 #include <string>
@@ -41,6 +42,9 @@ public:
     const std::string& last_error() const { return last_error_; }
     /// Bytes waiting to be written.
     std::size_t pending_bytes() const { return out_.size() - out_pos_; }
+    /// Bytes written to the socket so far, and handed to send() so far (written + pending).
+    std::uint64_t written_total() const { return static_cast<std::uint64_t>(total_out_); }
+    std::uint64_t queued_total() const { return written_total() + pending_bytes(); }
     /// After our </stream:stream> (RFC 6120 section 4.4): what is pending still goes out, any
     /// later send() is dropped (gloox writes its own closing tag again when it disconnects);
     /// reading goes on until the server closes too.

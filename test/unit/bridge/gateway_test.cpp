@@ -581,3 +581,30 @@ TEST_CASE("S5 MESSAGEs held for the XMPP server's confirmation are bounded: past
     CHECK(gateway.relay().unconfirmed_now() == 0);
     CHECK(gateway.relay_stats().unconfirmed == 2);
 }
+
+TEST_CASE(
+    "X10 ledger a graceful stop waits for the server to confirm what it holds: 202, not 503") {
+    using namespace std::chrono_literals;
+    xsgw::core::EventLoop loop;
+    xsgw::test::ComponentServer server(loop);
+    server.answer_confirmations = false;
+    xsgw::core::Config c = on_fake_server(server.port());
+    xsgw::bridge::Gateway gateway(loop, c);
+    gateway.start();
+    REQUIRE(loop.run_until([&] { return gateway.link().up(); }, 5s));
+    xsgw::test::RawSender sender(25301);
+    REQUIRE(sender.ok());
+    sender.send(message_to_alice(sender.port(), 1));
+    REQUIRE(loop.run_until([&] { return gateway.relay().unconfirmed_now() == 1; }, 5s));
+    // The server answers while the drain runs; on our closing tag it closes at once, as
+    // servers do (a confirmation asked for after that could never come).
+    server.on_stream_close = [&] { server.close_stream(); };
+    xsgw::core::Timer answer(loop);
+    answer.start(200ms, [&] { server.answer_held_confirmations(); });
+    gateway.begin_stop();
+    gateway.drain(2s);
+    REQUIRE(loop.run_until([&] { return sender.receive() == 1; }, 5s));
+    CHECK(sender.responses[0].rfind("SIP/2.0 202 ", 0) == 0);
+    CHECK(gateway.relay_stats().unconfirmed == 0);
+    CHECK(gateway.relay_stats().xmpp_delivered == 1);
+}

@@ -378,6 +378,11 @@ TEST_CASE(
     // The ping comes after the stanza it answers for.
     CHECK(server.received.find("id='m1'") < server.received.find(ping_ids("xmpp.test")[0]));
     CHECK(heard.empty());
+    // An answer from another domain than the one asked is no confirmation (forged, or meant
+    // for another instance).
+    server.write("<iq type='result' from='evil.test' to='sip.test' id='" +
+                 ping_ids("xmpp.test")[0] + "'/>");
+    CHECK_FALSE(loop.run_until([&] { return !heard.empty(); }, 200ms));
     // Any answer confirms (a server without urn:xmpp:ping answers an error).
     server.write("<iq type='error' from='xmpp.test' to='sip.test' id='" + ping_ids("xmpp.test")[0] +
                  "'><error type='cancel'><service-unavailable "
