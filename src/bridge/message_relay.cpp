@@ -193,7 +193,7 @@ void MessageRelay::deliver(translate::XmppMessage request, const dns::Resolution
             if (result.status >= 200 && result.status < 300) {
                 ++stats_.sip_sent_ok;
                 if (auto receipt = translate::receipt_for_sip_response(request, result.status))
-                    link_.send(stanza_from_message(*receipt));
+                    link_.send_or_keep(stanza_from_message(*receipt));
                 return;
             }
             if (notification) {
@@ -218,9 +218,11 @@ void MessageRelay::fail(const translate::XmppMessage& request, const translate::
     spdlog::info("bridge: message id='{}' from {} to {} refused: {}{}{}", request.id, request.from,
                  request.to, translate::to_string(error.condition), error.text.empty() ? "" : ": ",
                  error.text);
-    if (!link_.send(error_stanza_for(request, error)))
+    // While the XMPP server is away the error waits for its return: the sender hears then.
+    if (!link_.send_or_keep(error_stanza_for(request, error)))
         spdlog::warn("bridge: error for message id='{}' lost: XMPP link {}", request.id,
-                     late_ ? "closed (the message came as the stream closed)" : "down");
+                     late_ ? "closed (the message came as the stream closed)"
+                           : "stopped, or not taking what we write");
 }
 
 void MessageRelay::from_sip(const sip::IncomingMessage& message, sip::Reply& reply) {

@@ -172,6 +172,11 @@ void ComponentLink::start() {
 void ComponentLink::stop() {
     stopped_ = true;
     closing_ = false;
+    if (!kept_.empty()) {
+        spdlog::warn("xmpp: stopping: {} answers kept for the link's return are never sent",
+                     kept_.size());
+        kept_.clear();
+    }
     confirmations_ended("link stopped");
     reconnect_timer_.cancel();
     keepalive_timer_.cancel();
@@ -328,6 +333,47 @@ bool ComponentLink::send(gloox::Tag* stanza) {
     return true;
 }
 
+bool ComponentLink::send_or_keep(gloox::Tag* stanza) {
+    if (up_ && stream_) return send(stanza); // up: refused only by a full buffer, as send()
+    const std::unique_ptr<gloox::Tag> owned(stanza);
+    return !stopped_ && send_or_keep(owned->xml());
+}
+
+bool ComponentLink::send_or_keep(std::string xml) {
+    if (up_ && stream_) return send(xml);
+    if (stopped_) return false;
+    if (kept_.size() >= max_kept) {
+        kept_.pop_front();
+        if (kept_dropped_++ % 1000 == 0)
+            spdlog::warn("xmpp: {} answers kept for the link's return: the oldest dropped ({} so "
+                         "far)",
+                         max_kept, kept_dropped_);
+    }
+    kept_.push_back({std::chrono::steady_clock::now(), std::move(xml)});
+    return true;
+}
+
+void ComponentLink::send_kept() {
+    if (kept_.empty()) return;
+    const auto now = std::chrono::steady_clock::now();
+    std::size_t sent = 0;
+    std::size_t stale = 0;
+    while (!kept_.empty() && up_) {
+        Kept& k = kept_.front();
+        if (now - k.at > keep_for) {
+            ++stale;
+        } else if (send(k.xml)) {
+            ++sent;
+        } else {
+            break; // the buffer is full: the rest wait for the next time up
+        }
+        kept_.pop_front();
+    }
+    spdlog::info("xmpp: {} answers kept while the link was down sent{}", sent,
+                 stale != 0 ? fmt::format(", {} older than {} min dropped", stale, keep_for.count())
+                            : std::string());
+}
+
 bool ComponentLink::send(const std::string& xml) {
     if (!up_ || !stream_ || !room_to_send()) return false;
     stream_->send_text(xml);
@@ -367,6 +413,7 @@ void ComponentLink::onConnect() {
                  config_.port);
     keepalive_timer_.start(config_.keepalive_interval, [this] { keepalive_tick(); });
     if (on_state_) on_state_(true, "handshake accepted");
+    send_kept();
 }
 
 void ComponentLink::onDisconnect(gloox::ConnectionError error) {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <gloox/connectionlistener.h>
 #include <gloox/loghandler.h>
@@ -65,6 +66,16 @@ public:
     /// Sends a stanza already written as XML text (one well-formed element in the stream's
     /// namespace; the caller vouches for it); false, and nothing sent, as for send(Tag*).
     bool send(const std::string& xml);
+    /// A stanza its recipient waits for (an error for a message, a receipt): sent now when the
+    /// link can take it, else kept and sent once the link is up again (oldest first), so that
+    /// an outage of the XMPP server does not swallow the answer to a message. At most max_kept
+    /// are kept (past it the oldest goes, logged) and none longer than keep_for. False, as
+    /// send(), while the link is up but its buffer full, and once the link is stopped.
+    bool send_or_keep(gloox::Tag* stanza);
+    bool send_or_keep(std::string xml);
+    static constexpr std::size_t max_kept = 10'000;
+    static constexpr std::chrono::minutes keep_for{10};
+    std::size_t kept() const { return kept_.size(); }
     /// The most bytes written to the link and not yet taken by the server before send()
     /// refuses (S5: memory stays bounded when the server stalls; the senders hear at once).
     static constexpr std::size_t default_max_pending_bytes = std::size_t{16} << 20;
@@ -109,6 +120,7 @@ private:
     std::string describe(gloox::ConnectionError error) const;
     /// An answer to one of our confirmation pings: handled here, true; else false.
     bool take_confirmation(const gloox::Tag& stanza);
+    void send_kept();
     void send_confirmation_ping(const std::string& domain);
     /// The ping out for domain is answered (or timed out): what it covers is taken.
     void confirmed(const std::string& domain);
@@ -137,6 +149,12 @@ private:
     std::chrono::milliseconds confirm_timeout_ = default_confirm_timeout;
     unsigned confirm_id_ = 0;
     std::string confirm_key_; ///< random per link: in every ping id
+    struct Kept {
+        std::chrono::steady_clock::time_point at;
+        std::string xml;
+    };
+    std::deque<Kept> kept_; ///< send_or_keep() while the link was down, oldest first
+    std::uint64_t kept_dropped_ = 0;
     StateHandler on_state_;
     std::chrono::steady_clock::time_point last_rx_{};
     std::chrono::steady_clock::time_point window_start_{};

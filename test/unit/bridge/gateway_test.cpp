@@ -11,6 +11,7 @@
 #include <memory>
 #include <netinet/in.h>
 #include <sofia-sip/su_wait.h>
+#include <sstream>
 #include <string>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -607,4 +608,65 @@ TEST_CASE(
     CHECK(sender.responses[0].rfind("SIP/2.0 202 ", 0) == 0);
     CHECK(gateway.relay_stats().unconfirmed == 0);
     CHECK(gateway.relay_stats().xmpp_delivered == 1);
+}
+
+TEST_CASE("ledger a SIP error that comes while the XMPP server is away reaches the sender once the "
+          "link is back") {
+    using namespace std::chrono_literals;
+    xsgw::core::EventLoop loop;
+    xsgw::test::ComponentServer server(loop);
+    xsgw::core::Config c = on_fake_server(server.port());
+    // Long enough that the 404 surely comes while the link is down, short for the test.
+    c.xmpp.reconnect_min = 500ms;
+    c.xmpp.reconnect_max = 1000ms;
+    // The SIP peer: takes the MESSAGE, answers only when the test says.
+    const int peer = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(25304);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(peer, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    xsgw::bridge::Gateway gateway(loop, c);
+    gateway.start();
+    REQUIRE(loop.run_until([&] { return gateway.link().up(); }, 5s));
+    server.write("<message from='alice@xmpp.test/r' to='bob*127.0.0.1\\3a25304@sip.test' "
+                 "id='while-away' type='chat'><body>hi</body></message>");
+    std::string request;
+    sockaddr_in from{};
+    REQUIRE(loop.run_until(
+        [&] {
+            char buf[4096];
+            socklen_t len = sizeof from;
+            const ssize_t n =
+                recvfrom(peer, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
+            if (n > 0) request.assign(buf, static_cast<size_t>(n));
+            return !request.empty();
+        },
+        5s));
+    // The XMPP server goes away; then SIP says 404.
+    server.drop();
+    REQUIRE(loop.run_until([&] { return !gateway.link().up(); }, 5s));
+    std::string response = "SIP/2.0 404 Not Found\r\n";
+    std::istringstream lines(request);
+    for (std::string line; std::getline(lines, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        for (const char* name : {"Via:", "From:", "Call-ID:", "CSeq:"})
+            if (line.rfind(name, 0) == 0) response += line + "\r\n";
+        if (line.rfind("To:", 0) == 0) response += line + ";tag=away\r\n";
+    }
+    response += "Content-Length: 0\r\n\r\n";
+    REQUIRE(sendto(peer, response.data(), response.size(), 0, reinterpret_cast<sockaddr*>(&from),
+                   sizeof from) == static_cast<ssize_t>(response.size()));
+    REQUIRE(loop.run_until([&] { return gateway.link().kept() == 1; }, 5s));
+    // Back: the error goes out on the new link.
+    REQUIRE(loop.run_until(
+        [&] {
+            return gateway.link().up() &&
+                   server.received.find("id='while-away'") != std::string::npos;
+        },
+        5s));
+    CHECK(server.received.find("type='error'") != std::string::npos);
+    CHECK(server.received.find("item-not-found") != std::string::npos); // 404 (E2)
+    CHECK(gateway.link().kept() == 0);
+    close(peer);
 }

@@ -410,3 +410,38 @@ TEST_CASE(
     CHECK(heard.back() == "m5:not");
     REQUIRE(loop.run_until([&] { return link.up() && server.connections > before; }, 5s));
 }
+
+TEST_CASE("ledger send_or_keep: an answer made while the link is down goes out once it is up "
+          "again; a stopped link keeps nothing") {
+    EventLoop loop;
+    FakeServer server(loop, FakeServer::Mode::accept);
+    xsgw::xmpp::ComponentLink link(loop, link_config(server.port()));
+    link.start();
+    REQUIRE(loop.run_until([&] { return link.up(); }, 5s));
+    auto error_for = [](const std::string& id) {
+        auto* tag = new gloox::Tag("message");
+        tag->addAttribute("type", "error");
+        tag->addAttribute("id", id);
+        tag->addAttribute("from", "bob*example.test@sip.test");
+        tag->addAttribute("to", "alice@xmpp.test/r");
+        return tag;
+    };
+    CHECK(link.send_or_keep(error_for("now"))); // up: sent at once
+    REQUIRE(
+        loop.run_until([&] { return server.received.find("id='now'") != std::string::npos; }, 5s));
+    const int before = server.connections;
+    server.write("<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                 "</stream:error></stream:stream>");
+    REQUIRE(loop.run_until([&] { return !link.up(); }, 5s));
+    CHECK(link.send_or_keep(error_for("kept1")));
+    CHECK(link.send_or_keep(error_for("kept2")));
+    CHECK(link.kept() == 2);
+    REQUIRE(loop.run_until([&] { return link.up() && server.connections > before; }, 5s));
+    REQUIRE(loop.run_until([&] { return server.received.find("id='kept2'") != std::string::npos; },
+                           5s));
+    CHECK(server.received.find("id='kept1'") < server.received.find("id='kept2'")); // in order
+    CHECK(link.kept() == 0);
+    link.stop();
+    CHECK_FALSE(link.send_or_keep(error_for("after-stop")));
+    CHECK(link.kept() == 0);
+}
