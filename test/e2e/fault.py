@@ -417,6 +417,18 @@ class FaultTest:
                 ledger.error(i, 'SIP %d%s' % (code, IN_DOUBT if 'before it confirmed' in line else ''))
         return status
 
+    def sip_to_xmpp_outcomes(self, ledger, trace, tag, receivers):
+        """A SIP->XMPP ledger's outcomes: final statuses from the UAC's trace, deliveries at the XMPP
+        clients, bounce notices at the SIP target. Returns {id: final status or None}."""
+        status = self.uac_outcomes(trace, ledger, tag)
+        for c in receivers:
+            for el in c.messages:
+                b = body_of(el)
+                if el.get('type') != 'error' and b and b.startswith(tag + '-'):
+                    ledger.deliver(b)
+        self.bounces(ledger, tag)
+        return status
+
     # ------------------------------------------------------------------ phases
     async def phase_sip_target(self):
         """XMPP->SIP while the SIP target is stopped, then started again."""
@@ -484,13 +496,7 @@ class FaultTest:
             raise Fail('sipp uac-p2 did not end within 90 s') from None
 
         def collect():
-            status = self.uac_outcomes(trace, ledger, 'p2')
-            for c in receivers:
-                for el in c.messages:
-                    b = body_of(el)
-                    if el.get('type') != 'error' and b and b.startswith('p2-'):
-                        ledger.deliver(b)
-            self.bounces(ledger, 'p2')
+            status = self.sip_to_xmpp_outcomes(ledger, trace, 'p2', receivers)
             for i, s in status.items():
                 if s is None:
                     ledger.error(i, 'no final response')   # counted, then reported below
@@ -563,12 +569,7 @@ class FaultTest:
         self.log('memory: %r' % samples)
 
         def collect():
-            status = self.uac_outcomes(trace, ledger, 'p5')
-            for el in alice.messages:
-                b = body_of(el)
-                if el.get('type') != 'error' and b and b.startswith('p5-'):
-                    ledger.deliver(b)
-            self.bounces(ledger, 'p5')
+            status = self.sip_to_xmpp_outcomes(ledger, trace, 'p5', [alice])
             for i, st in status.items():
                 if st is None:
                     ledger.error(i, 'no final response')
@@ -650,12 +651,7 @@ class FaultTest:
             s2x.clear()
             self.xmpp_errors(alice, x2s, 'p4x-')
             self.target_deliveries(x2s, 'p4x-')
-            status = self.uac_outcomes(trace, s2x, 'p4s')
-            for el in alice.messages:
-                b = body_of(el)
-                if el.get('type') != 'error' and b and b.startswith('p4s-'):
-                    s2x.deliver(b)
-            self.bounces(s2x, 'p4s')
+            status = self.sip_to_xmpp_outcomes(s2x, trace, 'p4s', [alice])
             for i, st in status.items():
                 if st is None and not any(('sip:%s@fault.test' % i) in t for t in gateway_lines):
                     s2x.not_entered.add(i)

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <cstdint>
 #include <doctest/doctest.h>
+#include <functional>
 #include <gloox/tag.h>
 #include <memory>
 #include <netinet/in.h>
@@ -50,6 +51,35 @@ std::string message_to_alice(int from_port, int n) {
            "\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: " +
            std::to_string(body.size()) + "\r\n\r\n" + body;
 }
+
+/// A UDP socket bound to 127.0.0.1:port (non-blocking): a SIP peer the test drives by hand.
+int loopback_udp(std::uint16_t port) {
+    const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    return fd;
+}
+
+/// A gateway on the fake XEP-0114 server (on_fake_server), made but not started: the test
+/// tunes the server and the relay, then start() waits for the link.
+struct Rig {
+    explicit Rig(const std::function<void(xsgw::core::Config&)>& tune = {})
+        : server(loop), config(on_fake_server(server.port())) {
+        if (tune) tune(config);
+        gateway = std::make_unique<xsgw::bridge::Gateway>(loop, config);
+    }
+    void start() {
+        gateway->start();
+        REQUIRE(loop.run_until([&] { return gateway->link().up(); }, std::chrono::seconds(5)));
+    }
+    xsgw::core::EventLoop loop;
+    xsgw::test::ComponentServer server;
+    xsgw::core::Config config;
+    std::unique_ptr<xsgw::bridge::Gateway> gateway;
+};
 
 /// How many times `text` occurs in `haystack`.
 std::size_t occurrences(const std::string& haystack, const std::string& text) {
@@ -385,17 +415,8 @@ TEST_CASE("X10 SIGTERM drains: messages under way get their answer before the li
     xsgw::core::Config c = on_fake_server(server.port());
     // A DNS server and a SIP peer that take requests and never answer: a lookup waits, and a
     // MESSAGE stays in flight (Timer F is 32 s) with the others to that peer queued (M10).
-    auto silent_udp = [](std::uint16_t port) {
-        const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = htons(port);
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-        return fd;
-    };
-    const int silent_dns = silent_udp(25303);
-    const int silent = silent_udp(25304);
+    const int silent_dns = loopback_udp(25303);
+    const int silent = loopback_udp(25304);
     xsgw::bridge::Gateway gateway(loop, c);
     gateway.start();
     REQUIRE(loop.run_until([&] { return gateway.link().up(); }, 5s));
@@ -419,7 +440,7 @@ TEST_CASE("X10 SIGTERM drains: messages under way get their answer before the li
     // A MESSAGE from SIP is refused while stopping. Sent from a plain socket: a Sofia sender
     // would wait out the Retry-After and retry by itself, and still hold the request (and leak
     // it) when it is destroyed in that wait.
-    const int peer = silent_udp(25305);
+    const int peer = loopback_udp(25305);
     const std::string request =
         "MESSAGE sip:alice*xmpp.test@xmpp.test SIP/2.0\r\n"
         "Via: SIP/2.0/UDP 127.0.0.1:25305;branch=z9hG4bKdrain1\r\n"
@@ -457,18 +478,12 @@ TEST_CASE(
     "X10 ledger a graceful stop closes the stream both ways: a message the server routes before "
     "it reads our closing tag still goes to SIP, nothing is written after the tag") {
     using namespace std::chrono_literals;
-    xsgw::core::EventLoop loop;
-    xsgw::test::ComponentServer server(loop);
-    xsgw::core::Config c = on_fake_server(server.port());
-    const int peer = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(25304);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(peer, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    xsgw::bridge::Gateway gateway(loop, c);
-    gateway.start();
-    REQUIRE(loop.run_until([&] { return gateway.link().up(); }, 5s));
+    Rig r;
+    auto& loop = r.loop;
+    auto& server = r.server;
+    auto& gateway = *r.gateway;
+    const int peer = loopback_udp(25304);
+    r.start();
     // The server, on our closing tag, still routes one message to us (it had it before it read
     // the tag), then closes its side.
     server.on_stream_close = [&] {
@@ -505,13 +520,12 @@ TEST_CASE(
     "ledger a MESSAGE from SIP is answered 202 only once the XMPP server confirmed its stanza; "
     "a link lost before that gives 503") {
     using namespace std::chrono_literals;
-    xsgw::core::EventLoop loop;
-    xsgw::test::ComponentServer server(loop);
+    Rig r;
+    auto& loop = r.loop;
+    auto& server = r.server;
+    auto& gateway = *r.gateway;
     server.answer_confirmations = false;
-    xsgw::core::Config c = on_fake_server(server.port());
-    xsgw::bridge::Gateway gateway(loop, c);
-    gateway.start();
-    REQUIRE(loop.run_until([&] { return gateway.link().up(); }, 5s));
+    r.start();
     xsgw::test::RawSender sender(25301);
     REQUIRE(sender.ok());
     auto message = [&](int n) { sender.send(message_to_alice(sender.port(), n)); };
@@ -556,14 +570,13 @@ TEST_CASE(
 TEST_CASE("S5 MESSAGEs held for the XMPP server's confirmation are bounded: past it 503 at once, "
           "nothing written") {
     using namespace std::chrono_literals;
-    xsgw::core::EventLoop loop;
-    xsgw::test::ComponentServer server(loop);
+    Rig r;
+    auto& loop = r.loop;
+    auto& server = r.server;
+    auto& gateway = *r.gateway;
     server.answer_confirmations = false; // a stalled server
-    xsgw::core::Config c = on_fake_server(server.port());
-    xsgw::bridge::Gateway gateway(loop, c);
     gateway.relay().set_max_unconfirmed(2);
-    gateway.start();
-    REQUIRE(loop.run_until([&] { return gateway.link().up(); }, 5s));
+    r.start();
     xsgw::test::RawSender sender(25301);
     REQUIRE(sender.ok());
     for (int n = 1; n <= 3; ++n)
@@ -586,13 +599,12 @@ TEST_CASE("S5 MESSAGEs held for the XMPP server's confirmation are bounded: past
 TEST_CASE(
     "X10 ledger a graceful stop waits for the server to confirm what it holds: 202, not 503") {
     using namespace std::chrono_literals;
-    xsgw::core::EventLoop loop;
-    xsgw::test::ComponentServer server(loop);
+    Rig r;
+    auto& loop = r.loop;
+    auto& server = r.server;
+    auto& gateway = *r.gateway;
     server.answer_confirmations = false;
-    xsgw::core::Config c = on_fake_server(server.port());
-    xsgw::bridge::Gateway gateway(loop, c);
-    gateway.start();
-    REQUIRE(loop.run_until([&] { return gateway.link().up(); }, 5s));
+    r.start();
     xsgw::test::RawSender sender(25301);
     REQUIRE(sender.ok());
     sender.send(message_to_alice(sender.port(), 1));
@@ -613,22 +625,17 @@ TEST_CASE(
 TEST_CASE("ledger a SIP error that comes while the XMPP server is away reaches the sender once the "
           "link is back") {
     using namespace std::chrono_literals;
-    xsgw::core::EventLoop loop;
-    xsgw::test::ComponentServer server(loop);
-    xsgw::core::Config c = on_fake_server(server.port());
-    // Long enough that the 404 surely comes while the link is down, short for the test.
-    c.xmpp.reconnect_min = 500ms;
-    c.xmpp.reconnect_max = 1000ms;
+    Rig r([](xsgw::core::Config& c) {
+        // Long enough that the 404 surely comes while the link is down, short for the test.
+        c.xmpp.reconnect_min = 500ms;
+        c.xmpp.reconnect_max = 1000ms;
+    });
+    auto& loop = r.loop;
+    auto& server = r.server;
+    auto& gateway = *r.gateway;
     // The SIP peer: takes the MESSAGE, answers only when the test says.
-    const int peer = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(25304);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(peer, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    xsgw::bridge::Gateway gateway(loop, c);
-    gateway.start();
-    REQUIRE(loop.run_until([&] { return gateway.link().up(); }, 5s));
+    const int peer = loopback_udp(25304);
+    r.start();
     server.write("<message from='alice@xmpp.test/r' to='bob*127.0.0.1\\3a25304@sip.test' "
                  "id='while-away' type='chat'><body>hi</body></message>");
     std::string request;
