@@ -235,16 +235,19 @@ void Gateway::begin_stop() {
     presence_.shutdown();
 }
 
+std::size_t Gateway::toward_sip() const {
+    return relay_.awaiting_dns() + agent_.queued();
+}
+
 void Gateway::drain(std::chrono::milliseconds deadline) {
     begin_stop();
     const auto start = std::chrono::steady_clock::now();
-    auto in_flight = [this] { return relay_.awaiting_dns() + agent_.queued(); };
-    const std::size_t at_start = in_flight();
+    const std::size_t at_start = toward_sip();
     // MESSAGEs from SIP whose stanza waits for the server's confirmation get it while the
     // link is still up (the stanzas went before our closing tag: the server takes them, but
     // after the close their senders could only be told 503).
-    loop_.run_until([&] { return in_flight() == 0 && relay_.unconfirmed_now() == 0; }, deadline);
-    const std::size_t left = in_flight();
+    loop_.run_until([&] { return toward_sip() == 0 && relay_.unconfirmed_now() == 0; }, deadline);
+    const std::size_t left = toward_sip();
     if (left != 0) {
         // Their senders hear now, while the link is up: the answer may still come from SIP,
         // so say the outcome is unknown rather than that it failed.
@@ -279,10 +282,9 @@ void Gateway::close_link(std::chrono::milliseconds deadline) {
     loop_.run_until([this] { return !link_.closing(); }, close_wait);
     const bool server_closed = !link_.closing();
     const std::size_t late = relay_.stats().xmpp_in - before;
-    auto in_flight = [this] { return relay_.awaiting_dns() + agent_.queued(); };
     if (late != 0)
-        loop_.run_until([&] { return in_flight() == 0; }, std::min(deadline, close_wait));
-    const std::size_t lost = in_flight() == 0
+        loop_.run_until([&] { return toward_sip() == 0; }, std::min(deadline, close_wait));
+    const std::size_t lost = toward_sip() == 0
                                  ? 0
                                  : relay_.abandon({translate::Condition::service_unavailable,
                                                    "the gateway stopped before SIP answered",

@@ -39,15 +39,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sys
 import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import COMPONENT, MAIN, SECRET, XMPP_DOMAIN, SERVER_IPS, Fail, RunLog, Server, Xsgw, check  # noqa: E402
+from run import (COMPONENT, MAIN, SECRET, SERVER_IPS, XMPP_DOMAIN, Fail, RunLog, Server, Xsgw, check,  # noqa: E402
+                 log_in, resume)
 from sip import Sipp, SipTrace, run_script, SipError, SIPP_DIR  # noqa: E402
-from xmpp_client import Client, ClientError, log_to  # noqa: E402
 
 TARGET = ('127.0.0.9', 5060)         # fault.test's SRV target and every *.dnsfault.test
 GATEWAY_PORT = 5080                  # the fault instance's [sip] listen on 127.0.0.1
@@ -263,26 +262,11 @@ class FaultTest:
     async def alice(self):
         """alice@xmpp.test, logged in (again, when the server restarted since)."""
         if self._alice is None or not self._alice.up:
-            self._alice = await self.user('alice')
+            self._alice = await log_in('alice', self.server, self.workdir, self.clients)
         return self._alice
 
-    async def user(self, name):
-        path = os.path.join(self.workdir, 'client-%s-%d.log' % (name, len(self.clients) + 1))
-        log_to(path)
-        c = Client('%s@%s' % (name, XMPP_DOMAIN), name + 'pw', self.server.ip)
-        self.clients.append(c)
-        try:
-            await c.login(within=10)
-        except ClientError as e:
-            raise Fail('%s cannot log in: %s (client log %s)' % (name, e, path)) from None
-        return c
-
     async def teardown(self):
-        if self.stopped_pid is not None:
-            try:
-                os.kill(self.stopped_pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
+        resume(self.stopped_pid)
         for c in self.clients:
             await c.close()
         for name, proc, _ in self.uacs:

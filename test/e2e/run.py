@@ -310,6 +310,31 @@ class Xsgw:
 # ---------------------------------------------------------------------------------------------
 # the harness: one server, the first xsgw, the client, and whatever a scenario adds
 
+async def log_in(name, server, workdir, clients):
+    """NAME@xmpp.test (password NAMEpw) logged in to server with initial presence sent, added to
+    clients. slixmpp logs through one logger: from a login on, every client's stanzas go to that
+    login's file workdir/client-NAME-N.log (N: its place in clients)."""
+    path = os.path.join(workdir, 'client-%s-%d.log' % (name, len(clients) + 1))
+    log_to(path)
+    c = Client('%s@%s' % (name, XMPP_DOMAIN), name + 'pw', server.ip)
+    clients.append(c)
+    try:
+        await c.login(within=10)
+    except ClientError as e:
+        raise Fail('%s cannot log in to %s: %s (client log %s)' % (name, server.name, e, path)) from None
+    return c
+
+
+def resume(pid):
+    """SIGCONT a process a scenario SIGSTOPped (None: nothing to do; gone: fine)."""
+    if pid is None:
+        return
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
+
+
 class Harness:
     def __init__(self, args):
         self.args = args
@@ -432,15 +457,7 @@ class Harness:
         c = self._users.get(name)
         if c is not None and c.up:
             return c
-        n = len(self.clients) + 1
-        path = os.path.join(self.workdir, 'client-%s-%d.log' % (name, n))
-        log_to(path)
-        c = Client('%s@%s' % (name, XMPP_DOMAIN), name + 'pw', self.server.ip)
-        self.clients.append(c)
-        try:
-            await c.login(within=10)
-        except ClientError as e:
-            raise Fail('%s cannot log in to %s: %s (client log %s)' % (name, self.server_name, e, path)) from None
+        c = await log_in(name, self.server, self.workdir, self.clients)
         self.log('%s: session %s' % (name, c.boundjid.full))
         self._users[name] = c
         return c
@@ -468,11 +485,7 @@ class Harness:
             check(n == 1, 'iq id=%s answered %d times, expected exactly once' % (i, n))
 
     async def teardown(self):
-        if self.stopped_pid is not None:
-            try:
-                os.kill(self.stopped_pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
+        resume(self.stopped_pid)
         for c in self.clients:
             await c.close()
         for x in self.instances:
@@ -1871,6 +1884,23 @@ def trace_time(m):
     return datetime.datetime.strptime(m.when, '%Y-%m-%d %H:%M:%S.%f').timestamp()
 
 
+async def watch_presentity(h, name, addr, scenario, domain, prefix, note, what):
+    """alice subscribes to PREFIX-pid at `domain`, served by a sipp presentity of its own
+    (sipp/<scenario> on addr, started on first use), and waits until the contact is available with
+    `note`, the note of `what`. Returns (alice, the UAS, the contact's JID, the
+    UAS trace's mark from before the SUBSCRIBE, alice's presence mark from before it)."""
+    sip = h.sip_peers()
+    await h.main.ensure_link_up()
+    c = await h.alice()
+    uas = await sip_wait(sip.uas(name, *addr, scenario))
+    jid = '%s-%d*%s@%s' % (prefix, os.getpid(), domain, COMPONENT)
+    tmark = uas.trace.mark()
+    mark = await subscribe_to(h, c, jid)
+    await presence_wait(c, lambda x: is_presence(jid, 'available')(x) and status_of(x) == note, 5, mark,
+                        'available from %s with the note of %s' % (jid, what))
+    return c, uas, jid, tmark, mark
+
+
 @presence
 async def p2_p5_pending_then_active(h):
     """A presentity of its own (a sipp UAS at presentity.test) answers alice's SUBSCRIBE 202, NOTIFYs
@@ -1880,16 +1910,8 @@ async def p2_p5_pending_then_active(h):
     refreshes at a random whole second in the interval's middle, on a 1 s tick, so an expires= under ~5 s
     may be refreshed late: a documented limit, hence 6); when alice unsubscribes, the presentity gets one
     SUBSCRIBE Expires: 0 in the same dialog and its final NOTIFY is answered 200."""
-    sip = h.sip_peers()
-    await h.main.ensure_link_up()
-    c = await h.alice()
-    uas = await sip_wait(sip.uas('presentity', *PRESENTITY_UAS, 'uas_presentity.xml'))
-    user = 'pend-%d' % os.getpid()
-    jid = '%s*presentity.test@%s' % (user, COMPONENT)
-    tmark = uas.trace.mark()
-    mark = await subscribe_to(h, c, jid)
-    await presence_wait(c, lambda x: is_presence(jid, 'available')(x) and status_of(x) == 'pending then open', 5, mark,
-                        'available from %s with the note of the active NOTIFY' % jid)
+    c, uas, jid, tmark, mark = await watch_presentity(h, 'presentity', PRESENTITY_UAS, 'uas_presentity.xml',
+                                                      'presentity.test', 'pend', 'pending then open', 'the active NOTIFY')
     kinds = [ptype(x) for x in presences_from(c, jid, mark)]
     check(kinds[:2] == ['subscribed', 'available'], 'alice got %s from %s, expected subscribed then available: '
           'nothing for the pending NOTIFY (P2)' % (kinds, jid))
@@ -1934,16 +1956,8 @@ async def p1_481_new_dialog(h):
     who never asked for anything, sees the contact available again with the new dialog's NOTIFY and
     never gets `unsubscribed`. S4: the SUBSCRIBE over UDP carries the plain sip: Contact although the
     gateway also listens for TLS."""
-    sip = h.sip_peers()
-    await h.main.ensure_link_up()
-    c = await h.alice()
-    uas = await sip_wait(sip.uas('forgetful', *FORGETFUL_UAS, 'uas_presentity_481.xml'))
-    user = 'forget-%d' % os.getpid()
-    jid = '%s*forgetful.test@%s' % (user, COMPONENT)
-    tmark = uas.trace.mark()
-    mark = await subscribe_to(h, c, jid)
-    await presence_wait(c, lambda x: is_presence(jid, 'available')(x) and status_of(x) == 'before the 481', 5, mark,
-                        'available from %s with the note of the first dialog' % jid)
+    c, uas, jid, tmark, mark = await watch_presentity(h, 'forgetful', FORGETFUL_UAS, 'uas_presentity_481.xml',
+                                                      'forgetful.test', 'forget', 'before the 481', 'the first dialog')
     seen = c.presence_mark()  # what follows the first dialog's presence
     received = lambda m: m.direction == 'received' and m.method == 'SUBSCRIBE'
     i, first = await sip_wait(uas.trace.expect_msg(received, 3, tmark, 'the first SUBSCRIBE'))

@@ -124,6 +124,8 @@ private:
     /// The end of drain(): our closing tag, then what the server still routes to us is taken
     /// and given up to `deadline` to be answered, then the link is closed.
     void close_link(std::chrono::milliseconds deadline);
+    /// Messages on their way to SIP: waiting for DNS or for their final response.
+    std::size_t toward_sip() const;
     /// S7: true when the stanza may go on; otherwise it has been answered or dropped.
     bool sender_allowed(const gloox::Tag& stanza);
     void reply(gloox::Tag* stanza, const gloox::Tag& request);

@@ -63,22 +63,39 @@ int loopback_udp(std::uint16_t port) {
     return fd;
 }
 
-/// A gateway on the fake XEP-0114 server (on_fake_server), made but not started: the test
-/// tunes the server and the relay, then start() waits for the link.
+/// A gateway on the fake XEP-0114 server (on_fake_server), made but not started, and a SIP
+/// sender toward it: the test (a doctest fixture) tunes the server and the relay, then start()
+/// waits for the link.
 struct Rig {
     explicit Rig(const std::function<void(xsgw::core::Config&)>& tune = {})
-        : server(loop), config(on_fake_server(server.port())) {
-        if (tune) tune(config);
-        gateway = std::make_unique<xsgw::bridge::Gateway>(loop, config);
+        : server(loop), config(tuned(on_fake_server(server.port()), tune)),
+          made(std::make_unique<xsgw::bridge::Gateway>(loop, config)), gateway(*made) {}
+    static xsgw::core::Config tuned(xsgw::core::Config c,
+                                    const std::function<void(xsgw::core::Config&)>& tune) {
+        if (tune) tune(c);
+        return c;
     }
     void start() {
-        gateway->start();
-        REQUIRE(loop.run_until([&] { return gateway->link().up(); }, std::chrono::seconds(5)));
+        REQUIRE(sender.ok());
+        gateway.start();
+        REQUIRE(loop.run_until([&] { return gateway.link().up(); }, std::chrono::seconds(5)));
     }
     xsgw::core::EventLoop loop;
     xsgw::test::ComponentServer server;
     xsgw::core::Config config;
-    std::unique_ptr<xsgw::bridge::Gateway> gateway;
+    std::unique_ptr<xsgw::bridge::Gateway> made;
+    xsgw::bridge::Gateway& gateway;
+    xsgw::test::RawSender sender{25301}; ///< MESSAGEs to the gateway's SIP port, by hand
+};
+
+/// A Rig whose link waits 0.5-1 s before it reconnects: long enough for what a test does while
+/// the XMPP server is away.
+struct SlowReconnectRig : Rig {
+    SlowReconnectRig()
+        : Rig([](xsgw::core::Config& c) {
+              c.xmpp.reconnect_min = std::chrono::milliseconds(500);
+              c.xmpp.reconnect_max = std::chrono::milliseconds(1000);
+          }) {}
 };
 
 /// How many times `text` occurs in `haystack`.
@@ -474,16 +491,13 @@ TEST_CASE("X10 SIGTERM drains: messages under way get their answer before the li
     close(peer);
 }
 
-TEST_CASE(
+TEST_CASE_FIXTURE(
+    Rig,
     "X10 ledger a graceful stop closes the stream both ways: a message the server routes before "
     "it reads our closing tag still goes to SIP, nothing is written after the tag") {
     using namespace std::chrono_literals;
-    Rig r;
-    auto& loop = r.loop;
-    auto& server = r.server;
-    auto& gateway = *r.gateway;
     const int peer = loopback_udp(25304);
-    r.start();
+    start();
     // The server, on our closing tag, still routes one message to us (it had it before it read
     // the tag), then closes its side.
     server.on_stream_close = [&] {
@@ -516,18 +530,13 @@ TEST_CASE(
     close(peer);
 }
 
-TEST_CASE(
+TEST_CASE_FIXTURE(
+    Rig,
     "ledger a MESSAGE from SIP is answered 202 only once the XMPP server confirmed its stanza; "
     "a link lost before that gives 503") {
     using namespace std::chrono_literals;
-    Rig r;
-    auto& loop = r.loop;
-    auto& server = r.server;
-    auto& gateway = *r.gateway;
     server.answer_confirmations = false;
-    r.start();
-    xsgw::test::RawSender sender(25301);
-    REQUIRE(sender.ok());
+    start();
     auto message = [&](int n) { sender.send(message_to_alice(sender.port(), n)); };
     // The ping that asks for the confirmation, once it follows the stanza on the stream.
     auto ping_after = [&](const std::string& body) -> std::string {
@@ -567,18 +576,13 @@ TEST_CASE(
     CHECK(gateway.relay_stats().xmpp_delivered == 1);
 }
 
-TEST_CASE("S5 MESSAGEs held for the XMPP server's confirmation are bounded: past it 503 at once, "
-          "nothing written") {
+TEST_CASE_FIXTURE(
+    Rig, "S5 MESSAGEs held for the XMPP server's confirmation are bounded: past it 503 at once, "
+         "nothing written") {
     using namespace std::chrono_literals;
-    Rig r;
-    auto& loop = r.loop;
-    auto& server = r.server;
-    auto& gateway = *r.gateway;
     server.answer_confirmations = false; // a stalled server
     gateway.relay().set_max_unconfirmed(2);
-    r.start();
-    xsgw::test::RawSender sender(25301);
-    REQUIRE(sender.ok());
+    start();
     for (int n = 1; n <= 3; ++n)
         sender.send(message_to_alice(sender.port(), n));
     REQUIRE(loop.run_until([&] { return sender.receive() == 1; }, 5s));
@@ -596,17 +600,11 @@ TEST_CASE("S5 MESSAGEs held for the XMPP server's confirmation are bounded: past
     CHECK(gateway.relay_stats().unconfirmed == 2);
 }
 
-TEST_CASE(
-    "X10 ledger a graceful stop waits for the server to confirm what it holds: 202, not 503") {
+TEST_CASE_FIXTURE(
+    Rig, "X10 ledger a graceful stop waits for the server to confirm what it holds: 202, not 503") {
     using namespace std::chrono_literals;
-    Rig r;
-    auto& loop = r.loop;
-    auto& server = r.server;
-    auto& gateway = *r.gateway;
     server.answer_confirmations = false;
-    r.start();
-    xsgw::test::RawSender sender(25301);
-    REQUIRE(sender.ok());
+    start();
     sender.send(message_to_alice(sender.port(), 1));
     REQUIRE(loop.run_until([&] { return gateway.relay().unconfirmed_now() == 1; }, 5s));
     // The server answers while the drain runs; on our closing tag it closes at once, as
@@ -622,20 +620,14 @@ TEST_CASE(
     CHECK(gateway.relay_stats().xmpp_delivered == 1);
 }
 
-TEST_CASE("ledger a SIP error that comes while the XMPP server is away reaches the sender once the "
-          "link is back") {
+TEST_CASE_FIXTURE(
+    SlowReconnectRig,
+    "ledger a SIP error that comes while the XMPP server is away reaches the sender once the "
+    "link is back") {
     using namespace std::chrono_literals;
-    Rig r([](xsgw::core::Config& c) {
-        // Long enough that the 404 surely comes while the link is down, short for the test.
-        c.xmpp.reconnect_min = 500ms;
-        c.xmpp.reconnect_max = 1000ms;
-    });
-    auto& loop = r.loop;
-    auto& server = r.server;
-    auto& gateway = *r.gateway;
     // The SIP peer: takes the MESSAGE, answers only when the test says.
     const int peer = loopback_udp(25304);
-    r.start();
+    start();
     server.write("<message from='alice@xmpp.test/r' to='bob*127.0.0.1\\3a25304@sip.test' "
                  "id='while-away' type='chat'><body>hi</body></message>");
     std::string request;
