@@ -1,5 +1,6 @@
 #include "xsgw/bridge/stanza_presence.hpp"
 
+#include "xsgw/translate/xml_text.hpp"
 #include "xsgw/xmpp/stanza.hpp"
 
 #include <algorithm>
@@ -14,19 +15,9 @@ bool is_stanza_namespace(const std::string& ns) {
            ns == "jabber:component:accept";
 }
 
-std::string_view trim_space(std::string_view text) {
-    constexpr std::string_view space = " \t\r\n";
-    const auto first = text.find_first_not_of(space);
-    if (first == std::string_view::npos) {
-        return {};
-    }
-    const auto last = text.find_last_not_of(space);
-    return text.substr(first, last - first + 1);
-}
-
 // An integer in -128..127 with an optional sign; empty for anything else.
 std::optional<int> parse_priority(std::string_view text) {
-    text = trim_space(text);
+    text = translate::trim_xml_space(text);
     bool negative = false;
     if (!text.empty() && (text.front() == '+' || text.front() == '-')) {
         negative = text.front() == '-';
@@ -69,8 +60,8 @@ translate::ResourcePresence presence_from_stanza(const gloox::Tag& stanza) {
         }
         const std::string& name = child->name();
         if (name == "show" && p.available) {
-            p.show =
-                translate::parse_show(trim_space(child->cdata())).value_or(translate::Show::none);
+            p.show = translate::parse_show(translate::trim_xml_space(child->cdata()))
+                         .value_or(translate::Show::none);
         } else if (name == "priority" && p.available) {
             p.priority = parse_priority(child->cdata());
         } else if (name == "status") {

@@ -33,17 +33,6 @@ bool is_digit(char c) {
     return c >= '0' && c <= '9';
 }
 
-// XML white space (the S production).
-std::string_view trim_xml_space(std::string_view text) {
-    constexpr std::string_view space = " \t\r\n";
-    const auto first = text.find_first_not_of(space);
-    if (first == std::string_view::npos) {
-        return {};
-    }
-    const auto last = text.find_last_not_of(space);
-    return text.substr(first, last - first + 1);
-}
-
 void append_text(std::string& out, std::string_view utf8) {
     append_xml_escaped(out, utf8, false);
 }

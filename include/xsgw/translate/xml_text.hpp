@@ -15,6 +15,15 @@ inline char ascii_lower(char c) {
     return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
+/// text without the XML white space (the S production) around it.
+inline std::string_view trim_xml_space(std::string_view text) {
+    constexpr std::string_view space = " \t\r\n";
+    const auto first = text.find_first_not_of(space);
+    if (first == std::string_view::npos) return {};
+    const auto last = text.find_last_not_of(space);
+    return text.substr(first, last - first + 1);
+}
+
 /// ASCII case-insensitive equality.
 inline bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {

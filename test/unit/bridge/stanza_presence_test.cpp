@@ -1,4 +1,5 @@
 // gloox <presence/> stanzas <-> presence values (the XMPP side of P10, P11).
+#include "../parsed_stanza.hpp"
 #include "xsgw/bridge/stanza_presence.hpp"
 
 #include <doctest/doctest.h>
@@ -17,6 +18,8 @@ TEST_SUITE_BEGIN("bridge/stanza_presence");
 
 namespace {
 
+using xsgw::test::Parsed;
+
 // A <presence/> to fill in; gloox::Tag is not safe to copy, so it lives on the heap.
 std::unique_ptr<gloox::Tag> presence_stanza(const std::string& from, const std::string& type = {}) {
     auto stanza = std::make_unique<gloox::Tag>("presence");
@@ -27,21 +30,6 @@ std::unique_ptr<gloox::Tag> presence_stanza(const std::string& from, const std::
     }
     return stanza;
 }
-
-// A stanza as the component link gets it: parsed by gloox from the stream's bytes.
-class Parsed final : public gloox::TagHandler {
-public:
-    explicit Parsed(std::string xml) {
-        gloox::Parser parser(this);
-        REQUIRE(parser.feed(xml) < 0);
-        REQUIRE(tag_ != nullptr);
-    }
-    void handleTag(gloox::Tag* tag) override { tag_.reset(tag->clone()); }
-    const gloox::Tag& tag() const { return *tag_; }
-
-private:
-    std::unique_ptr<gloox::Tag> tag_;
-};
 
 } // namespace
 
