@@ -16,7 +16,7 @@
 namespace xsgw::sip {
 
 struct UserAgent::Magic {
-    enum class Kind { message, subscriber, watcher, publisher, idle };
+    enum class Kind { message, subscriber, watcher, publisher, idle, call };
     explicit Magic(Kind k) : kind(k) {}
     Kind kind;
 };
@@ -71,6 +71,23 @@ struct UserAgent::Publisher : Magic {
     bool published = false; ///< a 2xx came: no more fail-over
     bool ending = false;
     std::string refusal; ///< why the last TLS hop was skipped (S4)
+};
+
+struct UserAgent::Call : Magic {
+    Call() : Magic(Kind::call) {}
+    CallId id = 0;
+    bool outgoing = false;
+    OutgoingCall request; ///< ours: what to send; a peer's: its From and To for the logs
+    std::vector<NextHop> hops;
+    std::size_t next_hop = 0;
+    CallCallbacks callbacks;
+    nua_handle_t* nh = nullptr;
+    bool provisional = false; ///< a provisional response came: no more fail-over (D5)
+    bool answered = false;    ///< 2xx sent or received
+    bool ending = false;      ///< hung up by us: only the stack's end is awaited
+    std::string local_sdp;    ///< our offer or answer: given again to a re-INVITE
+    std::string refusal;      ///< why the last TLS hop was skipped (S4)
+    CallEnd end;              ///< what is known of the end so far
 };
 
 namespace detail {

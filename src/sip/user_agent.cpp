@@ -310,7 +310,10 @@ UserAgent::UserAgent(core::EventLoop& loop, const core::SipConfig& config)
         TAG_IF(tls, TPTAG_TLS_VERIFY_POLICY(TPTLS_VERIFY_SUBJECTS_OUT)),
         TAG_IF(tls, TPTAG_TLS_VERIFY_DEPTH(9)), TAG_IF(tls, TPTAG_TLS_VERIFY_DATE(1)),
         NUTAG_APPL_METHOD("MESSAGE"), NUTAG_APPL_METHOD("SUBSCRIBE"),
-        NUTAG_ALLOW_EVENTS("presence"), SIPTAG_ALLOW_STR("MESSAGE, OPTIONS, SUBSCRIBE, NOTIFY"),
+        NUTAG_ALLOW_EVENTS("presence"),
+        SIPTAG_ALLOW_STR("INVITE, ACK, CANCEL, BYE, MESSAGE, OPTIONS, SUBSCRIBE, NOTIFY"),
+        // Calls: the bridge says when the callee rings and answers.
+        NUTAG_AUTOALERT(0), NUTAG_AUTOANSWER(0), NUTAG_AUTOACK(1),
         // Bursts of responses must not overflow the default ~200 KiB buffer.
         TPTAG_UDP_RMEM(4 * 1024 * 1024), TPTAG_UDP_WMEM(1024 * 1024), NUTAG_MEDIA_ENABLE(0),
         NUTAG_ENABLEMESSAGE(1), SIPTAG_USER_AGENT_STR(agent.c_str()), TAG_END());
@@ -345,6 +348,7 @@ ShutdownReport UserAgent::shutdown(std::chrono::milliseconds deadline) {
     const auto start = Clock::now();
     stopping_ = true;
     fail_messages(503, "Gateway shutting down");
+    hang_up_all_calls();
     while (!deferred_.empty())
         answer_deferred(deferred_.begin()->first, 503, "Gateway shutting down", "10");
     while (!held_.empty())
@@ -378,6 +382,10 @@ ShutdownReport UserAgent::shutdown(std::chrono::milliseconds deadline) {
         std::chrono::milliseconds(200));
     report.stack_done = loop_.run_until([this] { return shut_down_; }, left);
     shut_down_ = true;
+    // The stack ended every call (BYE, CANCEL, a final response); it reports no more of them.
+    for (auto& [id, call] : calls_)
+        if (call->nh != nullptr) nua_handle_destroy(call->nh);
+    calls_.clear();
     report.took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
     if (!report.stack_done)
         spdlog::warn("sip: the stack did not finish its shutdown within {} ms", deadline.count());
@@ -703,6 +711,10 @@ void UserAgent::on_event(int event, int status, const char* phrase, nua_handle_s
         on_idle_handle_event(nh, event);
         return;
     }
+    if (is(Magic::Kind::call) && event != nua_i_invite) {
+        on_call_event(*static_cast<Call*>(magic), event, status, phrase, sip, tags);
+        return;
+    }
     switch (static_cast<nua_event_t>(event)) {
     case nua_r_message:
         if (is(Magic::Kind::message))
@@ -729,7 +741,7 @@ void UserAgent::on_event(int event, int status, const char* phrase, nua_handle_s
             // A new watcher: limited per source. Refreshes (in a dialog of ours) are not:
             // nua has answered them already, and they come at the pace we granted.
             if (over_rate_limit(nh, "SUBSCRIBE") || too_many_hops(nh, sip, "SUBSCRIBE")) break;
-            if (source_check_ && defer_for_source_check(nh, sip, true)) break;
+            if (source_check_ && defer_for_source_check(nh, sip, Method::subscribe)) break;
             on_incoming_subscribe(nh, nullptr, status, sip, tags);
         } else if (is(Magic::Kind::watcher)) {
             on_incoming_subscribe(nh, static_cast<Watcher*>(magic), status, sip, tags);
@@ -748,10 +760,14 @@ void UserAgent::on_event(int event, int status, const char* phrase, nua_handle_s
         if (status >= 200) shut_down_ = true;
         break;
     case nua_i_invite:
-        // Calls come later (Jingle); until then say so instead of leaving the caller ringing.
-        nua_respond(nh, 488, "Calls not supported by this gateway", NUTAG_WITH_THIS(nua_),
-                    TAG_END());
-        nua_handle_destroy(nh);
+        if (magic == nullptr) {
+            // A new call: limited per source like every request that starts work.
+            if (over_rate_limit(nh, "INVITE") || too_many_hops(nh, sip, "INVITE")) break;
+            if (source_check_ && defer_for_source_check(nh, sip, Method::invite)) break;
+            on_incoming_invite(nh, sip);
+        } else if (is(Magic::Kind::call)) {
+            on_call_event(*static_cast<Call*>(magic), event, status, phrase, sip, tags);
+        }
         break;
     case nua_i_error:
         spdlog::warn("sip: stack error {} {}", status, phrase != nullptr ? phrase : "");
@@ -782,7 +798,10 @@ bool UserAgent::over_rate_limit(nua_handle_s* nh, const char* method) {
                      decision.log_refused, source, limits.rate, limits.burst);
     }
     if (decision.allowed) return false;
-    ++(std::string_view(method) == "MESSAGE" ? rate_limited_.messages : rate_limited_.subscribes);
+    const std::string_view name = method;
+    ++(name == "MESSAGE"     ? rate_limited_.messages
+       : name == "SUBSCRIBE" ? rate_limited_.subscribes
+                             : rate_limited_.invites);
     const std::string retry = std::to_string(decision.retry_after.count());
     // S5: refused, never dropped: the sender hears when to try again (RFC 3261 21.5.4).
     nua_respond(nh, 503, "Too many requests from this address", NUTAG_WITH_THIS(nua_),
@@ -794,16 +813,16 @@ bool UserAgent::over_rate_limit(nua_handle_s* nh, const char* method) {
 struct UserAgent::Deferred {
     nua_handle_t* nh = nullptr;
     nua_saved_event_t saved[1] = {};
-    bool subscribe = false;
+    Method method = Method::message;
     std::string from;
     std::string source;
 };
 
-bool UserAgent::defer_for_source_check(nua_handle_s* nh, const void* raw, bool subscribe) {
+bool UserAgent::defer_for_source_check(nua_handle_s* nh, const void* raw, Method method) {
     const auto* sip = static_cast<const sip_t*>(raw);
     auto d = std::make_unique<Deferred>();
     d->nh = nh;
-    d->subscribe = subscribe;
+    d->method = method;
     d->source = current_source(nua_);
     if (sip != nullptr && sip->sip_from != nullptr) {
         detail::Home home;
@@ -836,8 +855,10 @@ void UserAgent::resume_deferred(std::uint64_t id, const SourceVerdict& verdict) 
     if (verdict.status != 0) {
         ++source_refused_;
         spdlog::warn("sip: {} from {} (source {}) refused with {}: {}",
-                     d.subscribe ? "SUBSCRIBE" : "MESSAGE", d.from, d.source, verdict.status,
-                     verdict.phrase);
+                     d.method == Method::subscribe ? "SUBSCRIBE"
+                     : d.method == Method::invite  ? "INVITE"
+                                                   : "MESSAGE",
+                     d.from, d.source, verdict.status, verdict.phrase);
         answer_deferred(id, verdict.status, verdict.phrase.c_str(), verdict.retry_after);
         return;
     }
@@ -845,9 +866,11 @@ void UserAgent::resume_deferred(std::uint64_t id, const SourceVerdict& verdict) 
     deferred_.erase(it);
     const nua_event_data_t* data = nua_event_data(owned->saved);
     const sip_t* sip = data != nullptr ? sip_object(data->e_msg) : nullptr;
-    if (owned->subscribe)
+    if (owned->method == Method::subscribe)
         on_incoming_subscribe(owned->nh, nullptr, data != nullptr ? data->e_status : 100, sip,
                               data != nullptr ? data->e_tags : nullptr, owned->saved);
+    else if (owned->method == Method::invite)
+        on_incoming_invite(owned->nh, sip); // answered on its handle: the event is not needed
     else
         take_message(owned->nh, sip, owned->saved);
     if (owned->saved[0] != nullptr) nua_destroy_event(owned->saved); // else a held reply's now
@@ -917,7 +940,7 @@ void UserAgent::on_message_response(Attempt* attempt, int status, const char* ph
 void UserAgent::on_incoming_message(nua_handle_s* nh, const void* raw) {
     // Every MESSAGE starts work (a stanza, perhaps a DNS lookup): all are limited per source.
     if (over_rate_limit(nh, "MESSAGE") || too_many_hops(nh, raw, "MESSAGE")) return;
-    if (source_check_ && defer_for_source_check(nh, raw, false)) return;
+    if (source_check_ && defer_for_source_check(nh, raw, Method::message)) return;
     take_message(nh, raw, nullptr);
 }
 

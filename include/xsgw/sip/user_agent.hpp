@@ -123,6 +123,7 @@ private:
 struct RateLimitStats {
     std::uint64_t messages = 0;
     std::uint64_t subscribes = 0;
+    std::uint64_t invites = 0;
 };
 
 /// A MESSAGE that arrived, with what the bridge needs of it.
@@ -207,6 +208,53 @@ struct IncomingSubscribe {
     std::optional<std::chrono::seconds> expires;
     bool refresh = false; ///< within an existing subscription
     std::string call_id;
+};
+
+// ---------------------------------------------------------------------------
+// Calls (issue 8): INVITE dialogs whose SDP the bridge writes and reads as it is; the
+// user agent never looks into it (signalling only, media flows end to end).
+
+/// One call, ours or a peer's.
+using CallId = std::uint64_t;
+
+/// An INVITE to send.
+struct OutgoingCall {
+    std::string request_uri; ///< the callee
+    std::string from;        ///< the caller (the gateway's form of the XMPP user)
+    std::string to;          ///< usually the Request-URI
+    std::string sdp;         ///< the offer (application/sdp)
+};
+
+/// An INVITE that arrived (out of any dialog).
+struct IncomingCall {
+    std::string request_uri;
+    std::string from;        ///< From URI (no display name, no tag)
+    std::string from_header; ///< the whole From header value, as received
+    std::string to;
+    std::string call_id;
+    std::string content_type; ///< media type without parameters, lower case; empty: no body
+    std::string sdp;          ///< the offer; empty: none (a delayed offer)
+    int max_forwards = 70;
+};
+
+/// How a call ended: after it the id is gone and no callback runs.
+struct CallEnd {
+    int status = 0;         ///< the failure that ended it before it was set up (a peer's final
+                            ///< response, or ours: 408 no answer, 503 transport); 0: it was
+                            ///< set up, or the caller cancelled it
+    std::string phrase;     ///< that status's phrase
+    bool cancelled = false; ///< the caller cancelled it before it was answered
+    bool bye = false;       ///< the peer sent BYE
+    std::string why;        ///< what happened, for the log
+};
+
+/// Handlers of one call; on_end runs once, last.
+struct CallCallbacks {
+    /// A provisional response to our INVITE (180, 183), with its SDP if it has one.
+    std::function<void(int status, const std::string& phrase, const std::string& sdp)> on_progress;
+    /// Set up: our INVITE got a 2xx (ACK sent; sdp its answer) or the ACK for our 2xx came.
+    std::function<void(const std::string& sdp)> on_answer;
+    std::function<void(const CallEnd&)> on_end;
 };
 
 /// One watcher's subscription held by us as the notifier.
@@ -302,6 +350,28 @@ public:
     /// "rejected", "timeout"). Empty body: none. False when the watcher is gone.
     bool notify(WatcherId watcher, SubState state, const std::string& reason,
                 const std::string& content_type, const std::string& body);
+
+    // --- Calls (issue 8) ---
+
+    /// Sends an INVITE with the SDP offer through the first hop that answers (D5: a 503,
+    /// a timeout or a transport error before any provisional response tries the next
+    /// hop). Returns 0 when it cannot start (no handle, stopping).
+    CallId invite(const OutgoingCall& call, std::vector<NextHop> hops, CallCallbacks callbacks);
+    /// Runs for a new INVITE; the callbacks it returns hear the call from then on. It answers
+    /// with ring(), answer() or hang_up() (at once or later).
+    using CallHandler = std::function<CallCallbacks(CallId, const IncomingCall&)>;
+    void set_call_handler(CallHandler handler) { on_call_ = std::move(handler); }
+    /// 180 Ringing to a call that is not answered yet. False when the call is gone.
+    bool ring(CallId id);
+    /// 200 OK with the SDP answer to a call not answered yet; on_answer runs with the ACK.
+    bool answer(CallId id, const std::string& sdp);
+    /// Ends a call; no callback runs after. Ours: CANCEL before the final response, BYE after.
+    /// A peer's not yet answered: the final response status (>= 300) and phrase; answered:
+    /// BYE. A Reason header (RFC 3326) says why when reason is not empty.
+    void hang_up(CallId id, int status = 603, const std::string& phrase = "Decline",
+                 const std::string& reason = {});
+    /// Calls held now.
+    std::size_t call_count() const { return calls_.size(); }
 
     // --- Publisher (client-server model, P13) ---
 
@@ -401,6 +471,7 @@ private:
     struct Subscriber; // one subscription of ours
     struct Watcher;    // one SIP watcher's subscription to us
     struct Publisher;  // one publication of ours
+    struct Call;       // one call, ours or a peer's
 
     bool start_subscriber(Subscriber& s);
     void on_subscribe_response(Subscriber& s, bool unsubscribe, int status, const char* phrase,
@@ -417,6 +488,13 @@ private:
     void send_final_notify(Watcher& w);
     void send_waiting_finals();
     void end_one_by_one(std::chrono::steady_clock::time_point until, ShutdownReport& report);
+    bool start_call(Call& c);
+    void on_invite_response(Call& c, int status, const char* phrase, const void* sip);
+    void on_incoming_invite(nua_handle_s* nh, const void* sip);
+    void on_call_event(Call& c, int event, int status, const char* phrase, const void* sip,
+                       const void* tags);
+    void end_call(Call& c, CallEnd end);
+    void hang_up_all_calls();
     bool start_publisher(Publisher& p);
     void on_publish_response(Publisher& p, int status, const char* phrase);
     void start_next(const std::string& recipient);
@@ -434,7 +512,8 @@ private:
     bool over_rate_limit(nua_handle_s* nh, const char* method);
     bool too_many_hops(nua_handle_s* nh, const void* sip, const char* method);
     struct Deferred; // a request waiting for the source check
-    bool defer_for_source_check(nua_handle_s* nh, const void* sip, bool subscribe);
+    enum class Method { message, subscribe, invite };
+    bool defer_for_source_check(nua_handle_s* nh, const void* sip, Method method);
     void resume_deferred(std::uint64_t id, const SourceVerdict& verdict);
     void answer_deferred(std::uint64_t id, int status, const char* phrase,
                          const std::string& retry_after);
@@ -500,6 +579,8 @@ private:
     std::unordered_set<WatcherId> finals_in_flight_;
     std::deque<WatcherId> finals_waiting_;
     std::unordered_map<SubscriptionId, std::unique_ptr<Publisher>> publishers_;
+    CallHandler on_call_;
+    std::unordered_map<CallId, std::unique_ptr<Call>> calls_;
 };
 
 } // namespace xsgw::sip
