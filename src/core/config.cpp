@@ -39,7 +39,7 @@ struct TableSchema {
     std::string_view name;
     std::array<std::string_view, 16> keys; // unused slots stay empty
 };
-constexpr std::array<TableSchema, 6> schema{{
+constexpr std::array<TableSchema, 7> schema{{
     {"xmpp",
      {"component", "host", "port", "secret", "secret_file", "keepalive_interval",
       "keepalive_timeout", "reconnect_min", "reconnect_max", "version_show_os", "admins",
@@ -54,6 +54,7 @@ constexpr std::array<TableSchema, 6> schema{{
     {"presence",
      {"subscribe_expires", "min_expires", "max_expires", "max_per_user", "max_total", "publish_to",
       "publish_expires", "state_file"}},
+    {"calls", {"enabled", "max_calls", "answer_timeout"}},
 }};
 
 // A problem found while validating; the file name is added once, at the end.
@@ -499,6 +500,7 @@ private:
     Check log();
     Check metrics();
     Check presence();
+    Check calls();
 
     const toml::node* find(std::string_view table, std::string_view key) const {
         const toml::table* section = root_.get_as<toml::table>(table);
@@ -548,9 +550,9 @@ private:
 };
 
 Check Validator::run() {
-    for (auto step :
-         {&Validator::known_names, &Validator::xmpp, &Validator::sip, &Validator::dns,
-          &Validator::log, &Validator::metrics, &Validator::presence, &Validator::secret}) {
+    for (auto step : {&Validator::known_names, &Validator::xmpp, &Validator::sip, &Validator::dns,
+                      &Validator::log, &Validator::metrics, &Validator::presence, &Validator::calls,
+                      &Validator::secret}) {
         if (auto problem = (this->*step)()) {
             return problem;
         }
@@ -1058,6 +1060,30 @@ Check Validator::presence() {
         }
         p.state_file = std::move(*state_file);
     }
+    return std::nullopt;
+}
+
+Check Validator::calls() {
+    CallsConfig& c = config_.calls;
+    std::optional<bool> enabled;
+    if (auto problem = get("calls", "enabled", enabled)) {
+        return problem;
+    }
+    c.enabled = enabled.value_or(c.enabled);
+    auto max_calls = static_cast<int64_t>(c.max_calls);
+    if (auto problem = get_positive("calls", "max_calls", 1'000'000, "calls", max_calls)) {
+        return problem;
+    }
+    c.max_calls = static_cast<std::size_t>(max_calls);
+    int64_t timeout = c.answer_timeout.count();
+    if (auto problem = get_positive("calls", "answer_timeout", 600, "seconds", timeout)) {
+        return problem;
+    }
+    if (timeout < 5) {
+        return issue("calls.answer_timeout",
+                     fmt::format("{} is out of range: expected 5..600 seconds", timeout));
+    }
+    c.answer_timeout = std::chrono::seconds(timeout);
     return std::nullopt;
 }
 

@@ -117,6 +117,16 @@ struct PresenceConfig {
     std::string state_file;
 };
 
+/// The [calls] table (issue 8): Jingle <-> SIP call set-up.
+struct CallsConfig {
+    /// Off: an INVITE gets 488 and a Jingle session-initiate service-unavailable.
+    bool enabled = true;
+    /// Calls at once; past it a new one is refused (503 / resource-constraint).
+    std::size_t max_calls = 1000;
+    /// How long a call from SIP rings at the XMPP user before it ends with 480, 5..600 s.
+    std::chrono::seconds answer_timeout{60};
+};
+
 /// A complete, validated configuration: every field holds a usable value.
 struct Config {
     /// The file it came from (as given), for messages.
@@ -133,6 +143,8 @@ struct Config {
     MetricsConfig metrics;
     /// The [presence] table.
     PresenceConfig presence;
+    /// The [calls] table.
+    CallsConfig calls;
     /// Non-fatal notes, one line each "FILE: KEY: WHAT".
     std::vector<std::string> warnings;
 };

@@ -118,7 +118,7 @@ const std::vector<BadCase> bad_cases = {
      "details withheld"},
     // unknown names
     {"unknown table", minimal + "[xmp]\n", "xmp", "unknown table (did you mean xmpp?)"},
-    {"unknown table far off", minimal + "[calls]\n", "calls", "unknown table"},
+    {"unknown table far off", minimal + "[media]\n", "media", "unknown table"},
     {"unknown root key", "foo = 1\n" + minimal, "foo", "unknown key"},
     {"unknown xmpp key, value a secret", xmpp_ok + "secrte = \"" MARK "\"\n" + sip_ok,
      "xmpp.secrte", "unknown key (did you mean secret?)"},
@@ -408,6 +408,18 @@ const std::vector<BadCase> bad_cases = {
      "presence.state_file", "not an absolute path"},
     {"presence: unknown key", minimal + "[presence]\nexpires = 60\n", "presence.expires",
      "unknown key"},
+    // [calls]
+    {"calls: enabled string", minimal + "[calls]\nenabled = \"yes\"\n", "calls.enabled",
+     "expected boolean, got string"},
+    {"calls: max_calls 0", minimal + "[calls]\nmax_calls = 0\n", "calls.max_calls",
+     "expected 1..1000000 calls"},
+    {"calls: max_calls huge", minimal + "[calls]\nmax_calls = 1000001\n", "calls.max_calls",
+     "out of range"},
+    {"calls: answer_timeout 4", minimal + "[calls]\nanswer_timeout = 4\n", "calls.answer_timeout",
+     "expected 5..600 seconds"},
+    {"calls: answer_timeout 601", minimal + "[calls]\nanswer_timeout = 601\n",
+     "calls.answer_timeout", "out of range"},
+    {"calls: unknown key", minimal + "[calls]\nvideo = true\n", "calls.video", "unknown key"},
 };
 
 const std::string full = R"([xmpp]
@@ -443,6 +455,11 @@ max_total = 5000
 publish_to = "sip:presence.example.org:5070;transport=tcp"
 publish_expires = 900
 state_file = "/var/lib/xsgw/presence.state"
+
+[calls]
+enabled = false
+max_calls = 7
+answer_timeout = 5
 )";
 
 std::string read_text(const std::string& file) {
@@ -510,6 +527,9 @@ TEST_CASE("config: minimal config takes every default") {
     CHECK(config.presence.max_total == 200000);
     CHECK(config.presence.publish_to.empty());
     CHECK(config.presence.publish_expires == std::chrono::seconds{3600});
+    CHECK(config.calls.enabled);
+    CHECK(config.calls.max_calls == 1000);
+    CHECK(config.calls.answer_timeout == std::chrono::seconds{60});
     CHECK(config.warnings.empty());
 }
 
@@ -540,6 +560,9 @@ TEST_CASE("config: every key set to a non-default value") {
     CHECK(config.presence.publish_to == "sip:presence.example.org:5070;transport=tcp");
     CHECK(config.presence.publish_expires == std::chrono::seconds{900});
     CHECK(config.presence.state_file == "/var/lib/xsgw/presence.state");
+    CHECK_FALSE(config.calls.enabled);
+    CHECK(config.calls.max_calls == 7);
+    CHECK(config.calls.answer_timeout == std::chrono::seconds{5});
     CHECK(config.warnings.empty());
 }
 
@@ -879,6 +902,10 @@ TEST_CASE("config: etc/xsgw.toml is the local demo and documents every default")
     CHECK(config.presence.max_total == presence_defaults.max_total);
     CHECK(config.presence.publish_to.empty());
     CHECK(config.presence.publish_expires == presence_defaults.publish_expires);
+    const xsgw::core::CallsConfig calls_defaults;
+    CHECK(config.calls.enabled == calls_defaults.enabled);
+    CHECK(config.calls.max_calls == calls_defaults.max_calls);
+    CHECK(config.calls.answer_timeout == calls_defaults.answer_timeout);
     CHECK(config.warnings.empty());
 
     // The commented-out keys are spelled right and their examples are valid.
