@@ -161,6 +161,21 @@ gloox::Tag* Services::user_request(const gloox::Tag& iq, const gloox::Tag& paylo
     const std::string& name = payload.name();
     if (get && name == "query" && ns == ns_version) return version_result(iq);
     if (get && name == "ping" && ns == ns_ping) return make_iq_result(iq, domain_);
+    if (get && name == "query" && ns == ns_disco_info && payload.findAttribute("node").empty() &&
+        !local_part(iq.findAttribute("to")).empty()) {
+        // A SIP contact (XEP-0030): a phone-like client, with what the gateway does for it.
+        auto* reply = make_iq_result(iq, domain_);
+        auto* q = query(reply, ns_disco_info);
+        auto* identity = new gloox::Tag(q, "identity");
+        identity->addAttribute("category", "client");
+        identity->addAttribute("type", "phone");
+        identity->addAttribute("name", "SIP contact");
+        for (const char* feature : {ns_disco_info, ns_ping, ns_version})
+            new gloox::Tag(q, "feature", "var", feature);
+        for (const auto& feature : info_.contact_features)
+            new gloox::Tag(q, "feature", "var", feature);
+        return reply;
+    }
     return error(iq, "cancel", "service-unavailable", "");
 }
 

@@ -24,6 +24,9 @@ struct ServiceInfo {
         "Enter the SIP address of the contact (user@domain or sip:user@domain)";
     std::string gateway_prompt = "SIP address";
     std::vector<std::string> admins; ///< bare JIDs that may run the ad-hoc commands (XEP-0050)
+    /// What a contact JID offers besides disco#info, version and ping (the Jingle features
+    /// while calls are on): clients look for them before they offer a call.
+    std::vector<std::string> contact_features;
 };
 
 /// The figures the "stats" ad-hoc command shows: (name, value) in order.
@@ -44,6 +47,10 @@ public:
     /// which are never answered.
     gloox::Tag* reply_to(const gloox::Tag& iq) const;
     /// The features disco#info lists: exactly what is implemented.
+    /// Replaces what contact JIDs offer (ServiceInfo::contact_features), e.g. on reload.
+    void set_contact_features(std::vector<std::string> features) {
+        info_.contact_features = std::move(features);
+    }
     static const std::vector<std::string>& features();
     /// Where the XEP-0050 "stats" command gets its figures.
     void set_stats_provider(StatsProvider provider) { stats_ = std::move(provider); }

@@ -118,7 +118,8 @@ TEST_CASE("X7 version and ping answer on the domain and on user JIDs") {
         REQUIRE(p);
         CHECK(p->findAttribute("type") == "result");
     }
-    Services with_os("sip.test", {.name = "xsgw", .version = "1", .show_os = true, .admins = {}}, nullptr);
+    Services with_os("sip.test", {.name = "xsgw", .version = "1", .show_os = true, .admins = {}},
+                     nullptr);
     std::unique_ptr<gloox::Tag> v(
         with_os.reply_to(*iq("get", "sip.test", "query", "jabber:iq:version")));
     CHECK(v->findChild("query")->findChild("os") != nullptr);
@@ -135,7 +136,7 @@ TEST_CASE("X8 every get/set is answered once; unknown namespaces get service-una
         {"set", "sip.test", "query", "urn:example:nope", "service-unavailable"},
         {"set", "sip.test", "ping", "urn:xmpp:ping", "service-unavailable"},
         {"set", "sip.test", "query", "jabber:iq:version", "service-unavailable"},
-        {"get", "a*b@sip.test", "query", "http://jabber.org/protocol/disco#info",
+        {"set", "a*b@sip.test", "query", "http://jabber.org/protocol/disco#info",
          "service-unavailable"},
         {"get", "a*b@sip.test", "vCard", "vcard-temp", "service-unavailable"},
         {"get", "sip.test", nullptr, nullptr, "bad-request"},
@@ -154,6 +155,43 @@ TEST_CASE("X8 every get/set is answered once; unknown namespaces get service-una
     // Results and errors are never answered.
     CHECK(reply(*iq("result", "sip.test", nullptr, nullptr)) == nullptr);
     CHECK(reply(*iq("error", "sip.test", "ping", "urn:xmpp:ping")) == nullptr);
+}
+
+TEST_CASE("X6 a contact's disco#info: a phone-like client with ping, version and the contact "
+          "features (Jingle while calls are on)") {
+    for (const bool calls : {false, true}) {
+        CAPTURE(calls);
+        xsgw::xmpp::ServiceInfo info{
+            .name = "xsgw", .version = "1", .show_os = false, .admins = {}};
+        if (calls) info.contact_features = {"urn:xmpp:jingle:1", "urn:xmpp:jingle-message:0"};
+        Services s("sip.test", info, nullptr);
+        std::unique_ptr<gloox::Tag> r(s.reply_to(*iq("get", "bob*example.org@sip.test/sip", "query",
+                                                     "http://jabber.org/protocol/disco#info")));
+        REQUIRE(r);
+        CHECK(r->findAttribute("type") == "result");
+        const gloox::Tag* q = r->findChild("query");
+        REQUIRE(q != nullptr);
+        const gloox::Tag* identity = q->findChild("identity");
+        REQUIRE(identity != nullptr);
+        CHECK(identity->findAttribute("category") == "client");
+        CHECK(identity->findAttribute("type") == "phone");
+        std::vector<std::string> features;
+        for (const gloox::Tag* f : q->findChildren("feature"))
+            features.push_back(f->findAttribute("var"));
+        std::vector<std::string> expected{"http://jabber.org/protocol/disco#info", "urn:xmpp:ping",
+                                          "jabber:iq:version"};
+        if (calls) {
+            expected.push_back("urn:xmpp:jingle:1");
+            expected.push_back("urn:xmpp:jingle-message:0");
+        }
+        CHECK(features == expected);
+        // A node the contact does not have.
+        auto node =
+            iq("get", "bob*example.org@sip.test", "query", "http://jabber.org/protocol/disco#info");
+        node->findChild("query")->addAttribute("node", "x");
+        std::unique_ptr<gloox::Tag> n(s.reply_to(*node));
+        CHECK(n->findAttribute("type") == "error");
+    }
 }
 
 TEST_CASE("X9 iq:gateway get gives desc and prompt; set maps the address or errs") {
