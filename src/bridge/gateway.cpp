@@ -110,16 +110,18 @@ Gateway::Gateway(core::EventLoop& loop, const core::Config& config)
     : loop_(loop), config_(config),
       sender_limiter_({config.xmpp.max_stanzas_per_sender, config.xmpp.burst_per_sender}),
       link_(loop, config.xmpp), resolver_(loop, config.dns, resolver_options(config)),
-      agent_(loop, config.sip), services_(config.xmpp.component,
-                                          xmpp::ServiceInfo{.name = "xsgw",
-                                                            .version = XSGW_VERSION,
-                                                            .show_os = config.xmpp.version_show_os,
-                                                            .admins = config.xmpp.admins},
-                                          [this](const std::string& prompt) {
-                                              return prompt_to_contact_jid(prompt, config_);
-                                          }),
-      relay_(config_, link_, agent_, resolver_),
-      presence_(loop, config_, link_, agent_, resolver_) {
+      agent_(loop, config.sip),
+      services_(
+          config.xmpp.component,
+          xmpp::ServiceInfo{.name = "xsgw",
+                            .version = XSGW_VERSION,
+                            .show_os = config.xmpp.version_show_os,
+                            .admins = config.xmpp.admins,
+                            .contact_features = config.calls.enabled ? jingle_features()
+                                                                     : std::vector<std::string>{}},
+          [this](const std::string& prompt) { return prompt_to_contact_jid(prompt, config_); }),
+      relay_(config_, link_, agent_, resolver_), presence_(loop, config_, link_, agent_, resolver_),
+      calls_(loop, config_, link_, agent_, resolver_) {
     link_.set_stanza_handler([this](const gloox::Tag& stanza) { on_stanza(stanza); });
     link_.set_state_handler([this](bool up, const std::string& reason) {
         if (up) presence_.on_link_up();
@@ -138,6 +140,9 @@ Gateway::Gateway(core::EventLoop& loop, const core::Config& config)
     });
     agent_.set_message_handler([this](const sip::IncomingMessage& message, sip::Reply& reply) {
         relay_.from_sip(message, reply);
+    });
+    agent_.set_call_handler([this](sip::CallId id, const sip::IncomingCall& call) {
+        return calls_.from_sip(id, call);
     });
     if (config_.sip.verify_from_domain)
         agent_.set_source_check(
@@ -206,6 +211,20 @@ std::vector<std::string> Gateway::reload(const core::Config& next) {
                                       domains_text(next.xmpp.allowed_domains)));
         config_.xmpp.allowed_domains = next.xmpp.allowed_domains;
     }
+    // Calls: for new calls from now on.
+    if (next.calls.enabled != config_.calls.enabled)
+        changed.push_back(
+            fmt::format("calls.enabled {} -> {}", config_.calls.enabled, next.calls.enabled));
+    if (next.calls.max_calls != config_.calls.max_calls)
+        changed.push_back(
+            fmt::format("calls.max_calls {} -> {}", config_.calls.max_calls, next.calls.max_calls));
+    if (next.calls.answer_timeout != config_.calls.answer_timeout)
+        changed.push_back(fmt::format("calls.answer_timeout {} -> {}",
+                                      config_.calls.answer_timeout.count(),
+                                      next.calls.answer_timeout.count()));
+    config_.calls = next.calls;
+    services_.set_contact_features(config_.calls.enabled ? jingle_features()
+                                                         : std::vector<std::string>{});
     auto restart = [&](const char* key, bool differs) {
         if (differs)
             changed.push_back(fmt::format("{} changed: takes effect after a restart", key));
@@ -233,6 +252,7 @@ void Gateway::begin_stop() {
     stopping_ = true;
     relay_.stop_taking();
     presence_.shutdown();
+    calls_.stop();
 }
 
 std::size_t Gateway::toward_sip() const {
@@ -321,8 +341,10 @@ void Gateway::on_stanza(const gloox::Tag& stanza) {
         return;
     }
     if (name == "iq") {
+        if (calls_.from_xmpp_iq(stanza)) return;
         reply(services_.reply_to(stanza), stanza);
     } else if (name == "message") {
+        if (calls_.from_xmpp_message(stanza)) return;
         relay_.from_xmpp(stanza);
     } else if (name == "presence") {
         presence_.from_xmpp(stanza);
@@ -408,7 +430,8 @@ std::vector<core::Sample> Gateway::metrics() const {
             static_cast<double>(n), {{"status", std::to_string(status)}});
     const sip::RateLimitStats& limited = agent_.rate_limit_stats();
     for (const auto& [method, n] :
-         {std::pair{"MESSAGE", limited.messages}, std::pair{"SUBSCRIBE", limited.subscribes}})
+         {std::pair{"MESSAGE", limited.messages}, std::pair{"SUBSCRIBE", limited.subscribes},
+          std::pair{"INVITE", limited.invites}})
         add("xsgw_sip_rate_limited_total",
             "SIP requests refused 503 over sip.max_requests_per_source, by method (S5)", "counter",
             static_cast<double>(n), {{"method", method}});
@@ -465,6 +488,17 @@ std::vector<core::Sample> Gateway::metrics() const {
     domain_refusal("message", "refused", domain_refusals_.messages);
     domain_refusal("presence", "refused", domain_refusals_.subscribes);
     domain_refusal("presence", "ignored", domain_refusals_.ignored);
+    const CallStats& c = calls_.stats();
+    auto call_count = [&](const char* what, std::uint64_t n) {
+        add("xsgw_calls_total", "Calls by what became of them", "counter", static_cast<double>(n),
+            {{"kind", what}});
+    };
+    call_count("from_xmpp", c.from_xmpp);
+    call_count("from_sip", c.from_sip);
+    call_count("answered", c.answered);
+    call_count("failed", c.failed);
+    call_count("refused", c.refused);
+    add("xsgw_calls", "Calls under way", "gauge", static_cast<double>(calls_.count()));
     add("xsgw_xmpp_link_up", "1 while the component link is up", "gauge", link_.up() ? 1 : 0);
     add("xsgw_xmpp_connect_attempts_total", "Component connection attempts", "counter",
         static_cast<double>(link_.attempts()));

@@ -1,6 +1,7 @@
 // The gateway: routes what the XMPP link delivers to its services and, later, to SIP.
 #pragma once
 
+#include "xsgw/bridge/call_bridge.hpp"
 #include "xsgw/bridge/message_relay.hpp"
 #include "xsgw/bridge/presence_bridge.hpp"
 #include "xsgw/core/config.hpp"
@@ -115,6 +116,8 @@ public:
     MessageRelay& relay() { return relay_; }
     /// What the presence bridge did so far.
     const PresenceStats& presence_stats() const { return presence_.stats(); }
+    /// The call bridge (its bounds and figures, for tests).
+    CallBridge& calls() { return calls_; }
     /// What xmpp.allowed_domains stopped so far (S7).
     const DomainRefusals& domain_refusals() const { return domain_refusals_; }
     const SenderRefusals& sender_refusals() const { return sender_refusals_; }
@@ -147,7 +150,8 @@ private:
     sip::UserAgent agent_;
     xmpp::Services services_;
     MessageRelay relay_;
-    PresenceBridge presence_; ///< last: destroyed first, before what it uses
+    PresenceBridge presence_;
+    CallBridge calls_; ///< last: destroyed first, before what it uses
 };
 
 } // namespace xsgw::bridge
