@@ -119,6 +119,10 @@ void read_reason(const gloox::Tag& reason, std::string& condition, std::string& 
             condition = child->name();
         }
     }
+    // A text explains a condition (XEP-0166 §7.4); without one there is no reason to tell.
+    if (condition.empty()) {
+        text.clear();
+    }
 }
 
 // Writes <reason><condition/><text/></reason> under parent; the caller sets the

@@ -1217,3 +1217,13 @@ TEST_CASE("J-XML JMI messages written: chat, store hint, and read back unchanged
 }
 
 TEST_SUITE_END();
+
+TEST_CASE("J-XML a reason text without a condition is no reason (found by fuzz_jingle)") {
+    const Parsed parsed(
+        jingle_around("<reason><text>on the phone</text></reason>", "session-terminate"));
+    const auto read = xsgw::bridge::read_jingle(parsed.tag());
+    REQUIRE(read.has_value());
+    REQUIRE(read->has_value());
+    CHECK(read->value().reason.empty());
+    CHECK(read->value().reason_text.empty());
+}
