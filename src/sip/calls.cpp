@@ -25,10 +25,22 @@ std::string sdp_of(const sip_t* sip) {
     return std::string(sip->sip_payload->pl_data, sip->sip_payload->pl_len);
 }
 
-int callstate_of(const void* tags) {
-    int state = nua_callstate_init;
-    tl_gets(static_cast<const tagi_t*>(tags), NUTAG_CALLSTATE_REF(state), TAG_END());
-    return state;
+// The o= line of an SDP body (RFC 4566 §5.2); empty when there is none.
+std::string origin_line(const std::string& sdp) {
+    std::size_t at = sdp.rfind("o=", 0) == 0 ? 0 : sdp.find("\no=");
+    if (at == std::string::npos) return {};
+    if (at != 0) ++at;
+    const std::size_t end = sdp.find_first_of("\r\n", at);
+    return sdp.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+// A reason phrase as it may go on a status line: printable ASCII (RFC 3261 §25.1 allows
+// more, but nothing here needs it), at most 100 characters; never empty.
+std::string safe_phrase(const std::string& phrase) {
+    std::string out;
+    for (const char ch : phrase.substr(0, 100))
+        out += (ch >= 0x20 && ch < 0x7F) ? ch : ' ';
+    return out.empty() ? std::string("Call ended") : out;
 }
 
 } // namespace
@@ -134,9 +146,10 @@ void UserAgent::hang_up(CallId id, int status, const std::string& phrase,
         nua_cancel(c.nh, TAG_IF(why != nullptr, SIPTAG_REASON_STR(why)), TAG_END());
     } else {
         if (status < 300 || status > 699) status = 500;
+        const std::string text = safe_phrase(phrase);
         spdlog::info("sip: call {} -> {} refused: {} {}", c.request.from, c.request.request_uri,
-                     status, phrase);
-        const char* owned = su_strdup(nua_handle_home(c.nh), phrase.c_str());
+                     status, text);
+        const char* owned = su_strdup(nua_handle_home(c.nh), text.c_str());
         nua_respond(c.nh, status, owned, TAG_IF(why != nullptr, SIPTAG_REASON_STR(why)), TAG_END());
     }
     // The handle goes with nua_i_state terminated.
@@ -171,6 +184,7 @@ void UserAgent::on_incoming_invite(nua_handle_s* nh, const void* raw) {
     auto c = std::make_unique<Call>();
     c->id = next_id_++;
     c->nh = nh;
+    c->remote_origin = origin_line(in.sdp);
     c->request.from = in.from;
     c->request.request_uri = in.request_uri;
     Call& ref = *c;
@@ -196,18 +210,33 @@ void UserAgent::on_call_event(Call& c, int event, int status, const char* phrase
     case nua_r_invite:
         on_invite_response(c, status, phrase, raw);
         break;
-    case nua_i_invite:
-        // A re-INVITE in the call (a session refresh, hold): the session stays as it is, and
-        // the answer says so (RFC 3264 §8: the same version is an unchanged session).
-        spdlog::info("sip: re-INVITE {} -> {}: answered with the session unchanged", c.request.from,
-                     c.request.request_uri);
-        nua_respond(c.nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR(sdp_type),
-                    SIPTAG_PAYLOAD_STR(c.local_sdp.c_str()), TAG_END());
+    case nua_i_invite: {
+        // A re-INVITE in the call. A session refresh (no offer, or the same o= version: RFC
+        // 3264 §8) is answered with the session as it is; a changed session (hold, new
+        // address, more media) cannot be carried to the XMPP side yet: 488 leaves the session
+        // as it was (RFC 3261 §14.2).
+        const std::string offer = sdp_of(sip);
+        if (offer.empty() || origin_line(offer) == c.remote_origin) {
+            spdlog::info("sip: re-INVITE {} -> {}: a refresh, answered with the session as it is",
+                         c.request.from, c.request.request_uri);
+            nua_respond(c.nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR(sdp_type),
+                        SIPTAG_PAYLOAD_STR(c.local_sdp.c_str()), TAG_END());
+        } else {
+            spdlog::info("sip: re-INVITE {} -> {} changes the session: 488 (not carried to "
+                         "XMPP; the session stays as it was)",
+                         c.request.from, c.request.request_uri);
+            nua_respond(c.nh, 488, "Session changes are not supported by the gateway", TAG_END());
+        }
         break;
+    }
     case nua_i_ack:
-        if (!c.outgoing && !c.ending && c.callbacks.on_answer) {
-            auto on_answer = c.callbacks.on_answer;
-            on_answer(sdp_of(sip));
+        // The ACK for our 2xx to the INVITE; later ones are for re-INVITEs.
+        if (!c.outgoing && !c.ending && !c.confirmed) {
+            c.confirmed = true;
+            if (c.callbacks.on_answer) {
+                auto on_answer = c.callbacks.on_answer;
+                on_answer(sdp_of(sip));
+            }
         }
         break;
     case nua_i_cancel:
@@ -217,7 +246,7 @@ void UserAgent::on_call_event(Call& c, int event, int status, const char* phrase
         c.end = {0, "", false, true, "the peer hung up (BYE)"};
         break;
     case nua_i_state:
-        if (callstate_of(tags) == nua_callstate_terminated) {
+        if (detail::callstate_of(tags) == nua_callstate_terminated) {
             if (c.end.why.empty())
                 c.end = {c.answered ? 0 : (status >= 300 ? status : 500), text, false, false,
                          fmt::format("{} {}", status, text)};
@@ -225,6 +254,14 @@ void UserAgent::on_call_event(Call& c, int event, int status, const char* phrase
         }
         break;
     default:
+        // Any other request in the call's dialog (an in-dialog MESSAGE, SUBSCRIBE, INFO...)
+        // is answered, not left to time out: RFC 5057 has some peers end the call on a 408.
+        if (nua_event_is_incoming_request(static_cast<nua_event_t>(event)) && status < 200) {
+            spdlog::info("sip: {} in the call {} -> {}: 405",
+                         nua_event_name(static_cast<nua_event_t>(event)), c.request.from,
+                         c.request.request_uri);
+            nua_respond(c.nh, SIP_405_METHOD_NOT_ALLOWED, NUTAG_WITH_THIS(nua_), TAG_END());
+        }
         break;
     }
 }
@@ -232,7 +269,23 @@ void UserAgent::on_call_event(Call& c, int event, int status, const char* phrase
 void UserAgent::on_invite_response(Call& c, int status, const char* phrase, const void* raw) {
     const auto* sip = static_cast<const sip_t*>(raw);
     const std::string text = phrase != nullptr ? phrase : "";
-    if (c.ending) return;
+    if (c.ending) {
+        // A 2xx that crossed our CANCEL: nua has ACKed it, so the call is up on the other
+        // side; it is ended at once (RFC 3261 §9.1).
+        if (status >= 200 && status < 300 && !c.answered) {
+            c.answered = true;
+            spdlog::info("sip: INVITE {} -> {}: answered after our CANCEL: BYE", c.request.from,
+                         c.request.request_uri);
+            nua_bye(c.nh, TAG_END());
+        }
+        return;
+    }
+    if (c.answered) {
+        // The answer to a refresh the stack sent by itself: nothing new for the bridge.
+        spdlog::debug("sip: INVITE {} -> {}: {} {} to a refresh", c.request.from,
+                      c.request.request_uri, status, text);
+        return;
+    }
     if (status < 200) {
         if (status > 100) c.provisional = true;
         if (status > 100 && c.callbacks.on_progress) {
@@ -245,6 +298,7 @@ void UserAgent::on_invite_response(Call& c, int status, const char* phrase, cons
                  text);
     if (status < 300) {
         c.answered = true;
+        c.remote_origin = origin_line(sdp_of(sip));
         if (c.callbacks.on_answer) {
             auto on_answer = c.callbacks.on_answer;
             on_answer(sdp_of(sip));
@@ -256,6 +310,8 @@ void UserAgent::on_invite_response(Call& c, int status, const char* phrase, cons
         nua_handle_destroy(c.nh);
         c.nh = nullptr;
         if (start_call(c)) return;
+        // No hop left to try: the old handle is gone, so no `terminated` follows.
+        return end_call(c, {status, text, false, false, fmt::format("{} {}", status, text)});
     }
     c.end = {status, text, false, false, fmt::format("{} {}", status, text)};
     // nua_i_state terminated follows and ends it.

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <memory>
 #include <sofia-sip/nua.h>
+#include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/su_alloc.h>
 #include <sofia-sip/url.h>
@@ -16,7 +17,7 @@
 namespace xsgw::sip {
 
 struct UserAgent::Magic {
-    enum class Kind { message, subscriber, watcher, publisher, idle, call };
+    enum class Kind { message, subscriber, watcher, publisher, idle, call, deferred_invite };
     explicit Magic(Kind k) : kind(k) {}
     Kind kind;
 };
@@ -82,12 +83,27 @@ struct UserAgent::Call : Magic {
     std::size_t next_hop = 0;
     CallCallbacks callbacks;
     nua_handle_t* nh = nullptr;
-    bool provisional = false; ///< a provisional response came: no more fail-over (D5)
-    bool answered = false;    ///< 2xx sent or received
-    bool ending = false;      ///< hung up by us: only the stack's end is awaited
-    std::string local_sdp;    ///< our offer or answer: given again to a re-INVITE
-    std::string refusal;      ///< why the last TLS hop was skipped (S4)
-    CallEnd end;              ///< what is known of the end so far
+    bool provisional = false;  ///< a provisional response came: no more fail-over (D5)
+    bool answered = false;     ///< 2xx sent or received
+    bool ending = false;       ///< hung up by us: only the stack's end is awaited
+    bool confirmed = false;    ///< a peer's call: the ACK for our 2xx came
+    std::string local_sdp;     ///< our offer or answer: given again to a re-INVITE
+    std::string remote_origin; ///< the o= line of the peer's SDP (a re-INVITE that changes it
+                               ///< changes the session)
+    std::string refusal;       ///< why the last TLS hop was skipped (S4)
+    CallEnd end;               ///< what is known of the end so far
+};
+
+// A request waiting for the source check. A deferred INVITE's handle has it as its magic:
+// the caller may CANCEL meanwhile, and the handle must not be freed under it.
+struct UserAgent::Deferred : Magic {
+    Deferred() : Magic(Kind::deferred_invite) {}
+    std::uint64_t id = 0;
+    nua_handle_t* nh = nullptr;
+    nua_saved_event_t saved[1] = {};
+    Method method = Method::message;
+    std::string from;
+    std::string source;
 };
 
 namespace detail {
@@ -147,6 +163,13 @@ inline std::string plain_contact_of(const std::string& listen) {
     }
     if (host.empty() || host == "*" || host == "0.0.0.0" || host == "[::]") return {};
     return "<sip:" + host + ":" + port + ">";
+}
+
+// The call state an nua_i_state event reports (NUTAG_CALLSTATE).
+inline int callstate_of(const void* tags) {
+    int state = nua_callstate_init;
+    tl_gets(static_cast<const tagi_t*>(tags), NUTAG_CALLSTATE_REF(state), TAG_END());
+    return state;
 }
 
 // D5: these outcomes say nothing about the recipient, only about this hop.

@@ -314,6 +314,12 @@ UserAgent::UserAgent(core::EventLoop& loop, const core::SipConfig& config)
         SIPTAG_ALLOW_STR("INVITE, ACK, CANCEL, BYE, MESSAGE, OPTIONS, SUBSCRIBE, NOTIFY"),
         // Calls: the bridge says when the callee rings and answers.
         NUTAG_AUTOALERT(0), NUTAG_AUTOANSWER(0), NUTAG_AUTOACK(1),
+        // No session timer of ours, and the peer refreshes if it wants one: a refresh of ours
+        // would re-send the INVITE (or send one without SDP). No 100rel: the gateway has no
+        // early media to make reliable (and PRACK is not handled). A 3xx is not followed by
+        // the stack: its Contact would skip RFC 3263, the TLS check and the loop check.
+        NUTAG_SESSION_TIMER(0), NUTAG_SESSION_REFRESHER(nua_remote_refresher),
+        NUTAG_SUPPORTED("timer"), NUTAG_AUTO302(0),
         // Bursts of responses must not overflow the default ~200 KiB buffer.
         TPTAG_UDP_RMEM(4 * 1024 * 1024), TPTAG_UDP_WMEM(1024 * 1024), NUTAG_MEDIA_ENABLE(0),
         NUTAG_ENABLEMESSAGE(1), SIPTAG_USER_AGENT_STR(agent.c_str()), TAG_END());
@@ -711,6 +717,13 @@ void UserAgent::on_event(int event, int status, const char* phrase, nua_handle_s
         on_idle_handle_event(nh, event);
         return;
     }
+    if (is(Magic::Kind::deferred_invite)) {
+        // The caller gave up (CANCEL, answered 487 by nua) before the source check's verdict:
+        // the verdict finds nothing.
+        if (event == nua_i_state && detail::callstate_of(tags) == nua_callstate_terminated)
+            drop_deferred(static_cast<Deferred*>(magic)->id);
+        return;
+    }
     if (is(Magic::Kind::call) && event != nua_i_invite) {
         on_call_event(*static_cast<Call*>(magic), event, status, phrase, sip, tags);
         return;
@@ -810,14 +823,6 @@ bool UserAgent::over_rate_limit(nua_handle_s* nh, const char* method) {
     return true;
 }
 
-struct UserAgent::Deferred {
-    nua_handle_t* nh = nullptr;
-    nua_saved_event_t saved[1] = {};
-    Method method = Method::message;
-    std::string from;
-    std::string source;
-};
-
 bool UserAgent::defer_for_source_check(nua_handle_s* nh, const void* raw, Method method) {
     const auto* sip = static_cast<const sip_t*>(raw);
     auto d = std::make_unique<Deferred>();
@@ -833,6 +838,8 @@ bool UserAgent::defer_for_source_check(nua_handle_s* nh, const void* raw, Method
         return false;
     }
     const std::uint64_t id = ++next_deferred_;
+    d->id = id;
+    if (method == Method::invite) nua_handle_bind(nh, d.get());
     const std::string from = d->from;
     const std::string source = d->source;
     deferred_.emplace(id, std::move(d));
@@ -886,6 +893,17 @@ void UserAgent::answer_deferred(std::uint64_t id, int status, const char* phrase
     nua_respond(d->nh, status, owned, NUTAG_WITH_SAVED(d->saved),
                 TAG_IF(!retry_after.empty(), SIPTAG_RETRY_AFTER_STR(retry_after.c_str())),
                 TAG_END());
+    nua_destroy_event(d->saved);
+    nua_handle_destroy(d->nh);
+}
+
+void UserAgent::drop_deferred(std::uint64_t id) {
+    const auto it = deferred_.find(id);
+    if (it == deferred_.end()) return;
+    std::unique_ptr<Deferred> d = std::move(it->second);
+    deferred_.erase(it);
+    spdlog::info("sip: INVITE from {} (source {}) cancelled during its source check", d->from,
+                 d->source);
     nua_destroy_event(d->saved);
     nua_handle_destroy(d->nh);
 }

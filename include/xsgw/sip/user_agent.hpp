@@ -517,6 +517,8 @@ private:
     void resume_deferred(std::uint64_t id, const SourceVerdict& verdict);
     void answer_deferred(std::uint64_t id, int status, const char* phrase,
                          const std::string& retry_after);
+    /// A deferred INVITE the caller cancelled: forgotten, its handle freed.
+    void drop_deferred(std::uint64_t id);
     void take_message(nua_handle_s* nh, const void* sip, nua_saved_event** saved);
     friend class HeldReply;
     friend class NuaReply;

@@ -112,3 +112,46 @@ TEST_CASE("from-domain check: MESSAGE and SUBSCRIBE wait for the verdict; refusa
     check.waiting({}); // a late verdict finds nothing waiting
     CHECK(messages.size() == 1);
 }
+
+TEST_CASE("from-domain check: an INVITE cancelled while it waits for its verdict is forgotten; "
+          "a late pass starts no call") {
+    EventLoop loop;
+    UserAgent ua(loop, listen_on(25096));
+    FakeCheck check(loop);
+    ua.set_source_check([&](const std::string& from, const std::string& source, auto done) {
+        check(from, source, std::move(done));
+    });
+    int calls = 0;
+    ua.set_call_handler([&](xsgw::sip::CallId id, const xsgw::sip::IncomingCall&) {
+        ++calls;
+        ua.hang_up(id, 486, "Busy Here");
+        return xsgw::sip::CallCallbacks{};
+    });
+    RawSender peer(25096);
+    REQUIRE(peer.ok());
+    const std::string port = std::to_string(peer.port());
+    const std::string ruri = "sip:alice*xmpp.test@127.0.0.1:25096";
+    const std::string sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 "
+                            "0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    const std::string common = "Via: SIP/2.0/UDP 127.0.0.1:" + port +
+                               ";branch=z9hG4bK-inv1;rport\r\nMax-Forwards: 70\r\n"
+                               "From: <sip:carol@hold.test>;tag=c1\r\nTo: <" +
+                               ruri + ">\r\nCall-ID: inv1@127.0.0.1\r\n";
+    peer.send("INVITE " + ruri + " SIP/2.0\r\n" + common +
+              "CSeq: 1 INVITE\r\nContact: <sip:carol@127.0.0.1:" + port +
+              ">\r\nContent-Type: application/sdp\r\nContent-Length: " +
+              std::to_string(sdp.size()) + "\r\n\r\n" + sdp);
+    REQUIRE(loop.run_until([&] { return ua.source_checks_waiting() == 1; }, 5s));
+    peer.send("CANCEL " + ruri + " SIP/2.0\r\n" + common +
+              "CSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n");
+    // 200 for the CANCEL, 487 for the INVITE; the waiting request is gone.
+    REQUIRE(
+        loop.run_until([&] { return peer.receive() >= 2 && ua.source_checks_waiting() == 0; }, 5s));
+    bool got_487 = false;
+    for (const auto& r : peer.responses)
+        got_487 = got_487 || r.starts_with("SIP/2.0 487");
+    CHECK(got_487);
+    check.waiting({}); // the verdict comes late, a pass: it finds nothing (at once)
+    CHECK(calls == 0);
+    CHECK(ua.call_count() == 0);
+}
