@@ -297,6 +297,19 @@ void CallBridge::on_resolved(Key key, const dns::Resolution& resolution) {
         return end(call, "general-error", "the INVITE could not be sent", 0, "");
     by_sip_[call.sip_call] = call.key;
     call.state = Call::State::inviting;
+    // The stack gives an INVITE that rings no deadline of its own: the gateway's is the same
+    // as for calls from SIP.
+    const auto timeout = config_.calls.answer_timeout;
+    call.timer->start(std::chrono::duration_cast<std::chrono::milliseconds>(timeout),
+                      [this, key = call.key, timeout] {
+                          const auto it = calls_.find(key);
+                          if (it == calls_.end() || it->second->state != Call::State::inviting)
+                              return;
+                          ++stats_.failed;
+                          spdlog::info("bridge: call to {} (sid {}): not answered in {} s",
+                                       it->second->sip_uri, it->second->sid, timeout.count());
+                          end(*it->second, "timeout", "not answered", 487, "Request Terminated");
+                      });
 }
 
 void CallBridge::on_sip_progress(Key key, int status) {
@@ -351,6 +364,7 @@ void CallBridge::on_sip_answer(Key key, const std::string& sdp) {
     }
     if (accept.description.contents.empty())
         return end(call, "unsupported-applications", "the SIP side refused every content", -1, "");
+    call.timer->cancel();
     call.state = Call::State::active;
     ++stats_.answered;
     spdlog::info("bridge: call from {} to {} (sid {}) answered", call.party, call.sip_uri,
@@ -475,11 +489,14 @@ bool CallBridge::from_xmpp_message(const gloox::Tag& message) {
     if (message.findAttribute("type") == "error") {
         // Our propose bounced (it comes back from the user's address): the user cannot be
         // reached.
+        // Only the bare JID (the server answers for the account) counts: an error from one
+        // device says nothing of the others.
         const auto from = address::parse_jid(message.findAttribute("from"));
-        const std::string bare = from ? address::bare_string(*from) : std::string();
+        const std::string bare =
+            from && from->resource.empty() ? address::bare_string(*from) : std::string();
         for (auto& [key, call] : calls_)
-            if (call->sid == jmi->id && !call->from_xmpp && call->party_bare == bare &&
-                call->state == Call::State::proposing) {
+            if (!bare.empty() && call->sid == jmi->id && !call->from_xmpp &&
+                call->party_bare == bare && call->state == Call::State::proposing) {
                 end(*call, "", "", 480, "XMPP user unreachable");
                 break;
             }
@@ -519,7 +536,8 @@ void CallBridge::jmi_from_party(const gloox::Tag& message, const JingleMessage& 
                 stopping_ ? "the gateway is stopping" : "calls are off on this gateway";
             spdlog::info("bridge: call proposed by {} to {} (id {}) rejected: {}", from, contact,
                          jmi.id, reject.reason_text);
-            link_.send(make_jingle_message(address::to_string(*to), from, "", reject));
+            link_.send(
+                make_jingle_message(address::to_string(*to), from, next_message_id(), reject));
             return;
         }
         JingleMessage proceed;
@@ -527,7 +545,7 @@ void CallBridge::jmi_from_party(const gloox::Tag& message, const JingleMessage& 
         proceed.id = jmi.id;
         spdlog::info("bridge: call proposed by {} to {} (id {}): proceeding", from, contact,
                      jmi.id);
-        link_.send(make_jingle_message(address::to_string(*to), from, "", proceed));
+        link_.send(make_jingle_message(address::to_string(*to), from, next_message_id(), proceed));
         return;
     }
     if (found == nullptr) return; // retract, accept or finish of nothing of ours
@@ -566,6 +584,7 @@ sip::CallCallbacks CallBridge::from_sip(sip::CallId id, const sip::IncomingCall&
     };
     if (stopping_) return refuse(503, "Gateway shutting down");
     if (!config_.calls.enabled) return refuse(488, "Calls are off on this gateway");
+    if (!link_.up()) return refuse(480, "XMPP server unreachable");
     if (calls_.size() >= config_.calls.max_calls) return refuse(503, "Too many calls");
     address::AddressConfig addressing{config_.xmpp.component, config_.sip.domain};
     auto ruri = address::parse_sip_uri(in.request_uri);
@@ -605,7 +624,8 @@ sip::CallCallbacks CallBridge::from_sip(sip::CallId id, const sip::IncomingCall&
     propose.id = ref.sid;
     for (const auto& content : ref.offer.contents)
         propose.media.push_back(content.media);
-    link_.send_or_keep(make_jingle_message(ref.contact, ref.party_bare, "", propose));
+    link_.send_or_keep(
+        make_jingle_message(ref.contact, ref.party_bare, next_message_id(), propose));
     agent_.ring(id); // every client of the user rings now
     const auto timeout = config_.calls.answer_timeout;
     ref.timer->start(std::chrono::duration_cast<std::chrono::milliseconds>(timeout),
@@ -670,7 +690,8 @@ void CallBridge::end(Call& call, const std::string& reason, const std::string& t
             retract.id = call.sid;
             retract.reason = reason;
             retract.reason_text = text;
-            link_.send_or_keep(make_jingle_message(call.contact, call.party_bare, "", retract));
+            link_.send_or_keep(
+                make_jingle_message(call.contact, call.party_bare, next_message_id(), retract));
         } else if (!call.party.empty()) {
             send_terminate(call, reason, text);
         }
@@ -698,6 +719,27 @@ void CallBridge::forget(Call& call) {
     for (auto it = iq_waits_.begin(); it != iq_waits_.end();)
         it = it->second == call.key ? iq_waits_.erase(it) : std::next(it);
     calls_.erase(call.key); // call is gone
+}
+
+std::string CallBridge::next_message_id() {
+    return fmt::format("xsgw-jmi-{}", ++next_iq_);
+}
+
+void CallBridge::on_link_down() {
+    if (calls_.empty()) return;
+    // Nothing said to the XMPP side gets there now, and nothing from it comes: every call
+    // ends; what the XMPP party should hear is kept for when the link is back.
+    spdlog::info("bridge: XMPP link down: ending {} calls", calls_.size());
+    std::vector<Key> keys;
+    for (const auto& [key, call] : calls_)
+        keys.push_back(key);
+    for (const Key key : keys) {
+        const auto it = calls_.find(key);
+        if (it == calls_.end()) continue;
+        ++stats_.failed;
+        end(*it->second, "connectivity-error", "the gateway lost its XMPP server", 480,
+            "XMPP server unreachable");
+    }
 }
 
 void CallBridge::stop() {

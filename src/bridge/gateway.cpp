@@ -60,10 +60,18 @@ std::optional<std::pair<std::string, std::string>> check_addressing(const core::
     return std::make_pair(std::string("sip.domain"), *why);
 }
 
+bool starts_call(const gloox::Tag& stanza) {
+    if (stanza.name() != "iq" || stanza.findAttribute("type") != "set") return false;
+    const gloox::Tag* jingle = stanza.findChild("jingle", "xmlns", "urn:xmpp:jingle:1");
+    return jingle != nullptr && jingle->findAttribute("action") == "session-initiate";
+}
+
 bool starts_sip_work(const gloox::Tag& stanza) {
     const std::string& name = stanza.name();
     const std::string& type = stanza.findAttribute("type");
-    if (name == "message") {
+    if (starts_call(stanza)) {
+        // A call: an INVITE (checked below like a message: to a contact).
+    } else if (name == "message") {
         if (type == "error") return false; // E4
     } else if (name != "presence" || type != "subscribe") {
         return false;
@@ -79,8 +87,9 @@ SenderVerdict check_sender_domain(const gloox::Tag& stanza,
                                   const std::vector<std::string>& allowed_domains) {
     if (allowed_domains.empty()) return SenderVerdict::pass;
     const std::string& name = stanza.name();
-    if (name != "message" && name != "presence")
-        return SenderVerdict::pass; // iq: the gateway's own
+    const bool call = starts_call(stanza);
+    if (name != "message" && name != "presence" && !call)
+        return SenderVerdict::pass; // iq: the gateway's own, or within a call
     const std::string& type = stanza.findAttribute("type");
     if (type == "error") return SenderVerdict::pass; // E4; a bounce of ours is told to SIP (M12)
     if (name == "presence" && (type == "unsubscribe" || type == "unsubscribed"))
@@ -91,7 +100,7 @@ SenderVerdict check_sender_domain(const gloox::Tag& stanza,
     if (domain.empty()) return SenderVerdict::pass;
     if (std::find(allowed_domains.begin(), allowed_domains.end(), domain) != allowed_domains.end())
         return SenderVerdict::pass;
-    if (name == "message" || type == "subscribe") return SenderVerdict::refuse;
+    if (name == "message" || type == "subscribe" || call) return SenderVerdict::refuse;
     return SenderVerdict::ignore;
 }
 
@@ -125,6 +134,7 @@ Gateway::Gateway(core::EventLoop& loop, const core::Config& config)
     link_.set_stanza_handler([this](const gloox::Tag& stanza) { on_stanza(stanza); });
     link_.set_state_handler([this](bool up, const std::string& reason) {
         if (up) presence_.on_link_up();
+        if (!up) calls_.on_link_down();
         if (on_link_state_) on_link_state_(up, reason);
     });
     // The ad-hoc command shows exactly the figures /metrics serves.
@@ -364,13 +374,18 @@ bool Gateway::sender_allowed(const gloox::Tag& stanza) {
         return false;
     }
     const bool message = stanza.name() == "message";
-    ++(message ? domain_refusals_.messages : domain_refusals_.subscribes);
+    const bool call = starts_call(stanza);
+    ++(call      ? domain_refusals_.calls
+       : message ? domain_refusals_.messages
+                 : domain_refusals_.subscribes);
     const std::string why = fmt::format("domain {} may not use this gateway", domain);
     spdlog::info("bridge: {} id='{}'{} from {} to {} refused: forbidden: {} "
                  "(xmpp.allowed_domains)",
-                 message ? "message" : "presence", stanza.findAttribute("id"),
-                 message ? "" : " type='subscribe'", stanza.findAttribute("from"),
-                 stanza.findAttribute("to"), why);
+                 call      ? "call"
+                 : message ? "message"
+                           : "presence",
+                 stanza.findAttribute("id"), message || call ? "" : " type='subscribe'",
+                 stanza.findAttribute("from"), stanza.findAttribute("to"), why);
     reply(xmpp::make_error_reply(stanza, config_.xmpp.component, {"auth", "forbidden", why}),
           stanza);
     return false;
@@ -389,12 +404,14 @@ bool Gateway::sender_within_rate(const gloox::Tag& stanza) {
                      decision.log_refused, sender, limits.rate, limits.burst);
     if (decision.allowed) return true;
     const bool message = stanza.name() == "message";
-    ++(message ? sender_refusals_.messages : sender_refusals_.subscribes);
+    ++(starts_call(stanza) ? sender_refusals_.calls
+       : message           ? sender_refusals_.messages
+                           : sender_refusals_.subscribes);
     reply(xmpp::make_error_reply(
               stanza, config_.xmpp.component,
               {"wait", "resource-constraint",
-               fmt::format("too many messages and subscription requests from {}: at most {} a "
-                           "second; try again in {} s",
+               fmt::format("too many messages, calls and subscription requests from {}: at "
+                           "most {} a second; try again in {} s",
                            sender, limits.rate, decision.retry_after.count())}),
           stanza);
     return false;
@@ -436,7 +453,8 @@ std::vector<core::Sample> Gateway::metrics() const {
             "SIP requests refused 503 over sip.max_requests_per_source, by method (S5)", "counter",
             static_cast<double>(n), {{"method", method}});
     for (const auto& [kind, n] : {std::pair{"message", sender_refusals_.messages},
-                                  std::pair{"subscribe", sender_refusals_.subscribes}})
+                                  std::pair{"subscribe", sender_refusals_.subscribes},
+                                  std::pair{"call", sender_refusals_.calls}})
         add("xsgw_xmpp_rate_limited_total",
             "XMPP stanzas toward SIP refused over xmpp.max_stanzas_per_sender, by kind (S5)",
             "counter", static_cast<double>(n), {{"kind", kind}});
@@ -488,6 +506,7 @@ std::vector<core::Sample> Gateway::metrics() const {
     domain_refusal("message", "refused", domain_refusals_.messages);
     domain_refusal("presence", "refused", domain_refusals_.subscribes);
     domain_refusal("presence", "ignored", domain_refusals_.ignored);
+    domain_refusal("iq", "refused", domain_refusals_.calls);
     const CallStats& c = calls_.stats();
     auto call_count = [&](const char* what, std::uint64_t n) {
         add("xsgw_calls_total", "Calls by what became of them", "counter", static_cast<double>(n),

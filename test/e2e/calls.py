@@ -374,12 +374,17 @@ def no_more_for(ep, sid, jm, allowed, what):
 
 
 def check_ringing(ep, sid, jm, phone, call_id):
-    """The phone sent 180 Ringing for call_id (its trace says so): the endpoint got exactly one session-info
-    for sid since mark jm, with <ringing/>, before the session-accept."""
+    """The phone sent 180 Ringing for call_id (its trace says so) and answered at once: the endpoint got at most
+    one session-info for sid since mark jm, with <ringing/>, before the session-accept. None is right too when
+    the 180 reached xsgw after the 200: Kamailio relays each response from its own worker, so an immediate
+    answer can overtake its 180, and the stack drops a 180 after the 200 (xmpp_cancel_before_answer, where the
+    callee only rings, requires the session-info)."""
     actions = [a for a, _ in ep.jingles_for(sid, jm)]
     infos = [el for a, el in ep.jingles_for(sid, jm) if a == 'session-info']
-    check(len(infos) == 1, '%s sent 180 Ringing: exactly one session-info expected for sid %s, got %d (all: %s)'
+    check(len(infos) <= 1, '%s sent 180 Ringing: at most one session-info expected for sid %s, got %d (all: %s)'
           % (phone.name, sid, len(infos), actions))
+    if not infos:
+        return
     check(child(jingle_of(infos[0]), NS_RTP_INFO, 'ringing') is not None,
           'session-info without <ringing xmlns=%r/>: %s' % (NS_RTP_INFO, to_text(infos[0])))
     check('session-accept' not in actions or actions.index('session-info') < actions.index('session-accept'),

@@ -67,6 +67,9 @@ public:
 
     /// Nothing new is taken; every call ends on both sides now (SIGTERM).
     void stop();
+    /// The XMPP link went down: every call ends (SIP side now; the XMPP side hears when the
+    /// link is back).
+    void on_link_down();
     /// Calls held now.
     std::size_t count() const { return calls_.size(); }
     /// Changes how long candidates are waited for (tests).
@@ -97,6 +100,7 @@ private:
     void forget(Call& call);
     Call* find_by_sid(const std::string& party, const std::string& sid);
     std::string new_sid();
+    std::string next_message_id();
     translate::SdpOrigin origin_for(Call& call);
 
     core::EventLoop& loop_;

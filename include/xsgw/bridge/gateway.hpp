@@ -44,7 +44,8 @@ enum class SenderVerdict {
 /// the domain of the sender's bare JID, compared as the address rules compare JID domains.
 /// Otherwise only what would use the gateway toward SIP is stopped: a message or a presence
 /// subscribe is refused; available, unavailable, probe and subscribed presence is ignored.
-/// Always pass: iq, stanzas to the gateway's own domain (no local part), error stanzas,
+/// A Jingle session-initiate (a call) is refused like a message.
+/// Always pass: other iq, stanzas to the gateway's own domain (no local part), error stanzas,
 /// unsubscribe and unsubscribed (they only end state), and senders that do not parse
 /// (the relay and the presence bridge refuse those themselves).
 SenderVerdict check_sender_domain(const gloox::Tag& stanza,
@@ -55,17 +56,22 @@ struct DomainRefusals {
     std::uint64_t messages = 0;   ///< messages answered with forbidden
     std::uint64_t subscribes = 0; ///< presence subscribes answered with forbidden
     std::uint64_t ignored = 0;    ///< other presence dropped
+    std::uint64_t calls = 0;      ///< Jingle session-initiates answered with forbidden
 };
 
-/// True for what would start work toward SIP: a message (not an error) or a presence
-/// subscribe to a contact (a JID with a local part). Presence probes, unsubscribes and iq are
-/// the gateway's own or end state.
+/// True for a Jingle session-initiate (an iq set): it starts a call, an INVITE.
+bool starts_call(const gloox::Tag& stanza);
+
+/// True for what would start work toward SIP: a message (not an error), a presence
+/// subscribe or a Jingle session-initiate to a contact (a JID with a local part). Presence
+/// probes, unsubscribes and other iq are the gateway's own or end state.
 bool starts_sip_work(const gloox::Tag& stanza);
 
 /// What the S5 per-sender limit stopped so far (answered resource-constraint).
 struct SenderRefusals {
     std::uint64_t messages = 0;
     std::uint64_t subscribes = 0;
+    std::uint64_t calls = 0;
 };
 
 /// Owns the component link, the SIP user agent and the resolver, and routes

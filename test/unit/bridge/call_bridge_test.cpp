@@ -381,3 +381,28 @@ TEST_CASE_FIXTURE(CallRig, "J-CALL only the party answers the gateway's Jingle r
     phone.hang_up(id);
     REQUIRE(loop.run_until([&] { return gateway.calls().count() == 0; }, 5s));
 }
+
+TEST_CASE_FIXTURE(CallRig, "J-CALL the XMPP server lost: every call ends on the SIP side, the "
+                           "XMPP side hears once it is back; new INVITEs get 480 meanwhile") {
+    server.write(session_initiate("ld1", "ild1"));
+    REQUIRE(loop.run_until([&] { return incoming.has_value(); }, 5s));
+    phone.answer(incoming_id, phone_answer);
+    REQUIRE(sent("session-accept"));
+    REQUIRE(loop.run_until([&] { return answered.has_value(); }, 5s));
+    server.drop();
+    REQUIRE(loop.run_until([&] { return ended.has_value(); }, 5s));
+    CHECK(ended->bye);
+    CHECK(gateway.calls().count() == 0);
+    std::optional<xsgw::sip::CallEnd> caller_end;
+    xsgw::sip::CallCallbacks callbacks;
+    callbacks.on_end = [&](const xsgw::sip::CallEnd& e) { caller_end = e; };
+    REQUIRE_FALSE(gateway.link().up()); // it reconnects after 0.5 s at the earliest
+    phone.invite({"sip:alice*xmpp.test@xmpp.test", "sip:bob@127.0.0.1:25304",
+                  "sip:alice*xmpp.test@xmpp.test", phone_offer},
+                 {xsgw::sip::NextHop{"127.0.0.1", 25301, "udp", "gw", {}}}, callbacks);
+    REQUIRE(loop.run_until([&] { return caller_end.has_value(); }, 5s));
+    CHECK(caller_end->status == 480);
+    // Back: the session-terminate kept for alice goes out.
+    REQUIRE(loop.run_until([&] { return gateway.link().up(); }, 10s));
+    REQUIRE(sent("<connectivity-error/>"));
+}

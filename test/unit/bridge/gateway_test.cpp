@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 #include <sys/socket.h>
+#include <tuple>
 #include <unistd.h>
 #include <variant>
 #include <vector>
@@ -226,6 +227,28 @@ TEST_CASE("S7 check_sender_domain: only what would use the gateway toward SIP is
         CHECK(xsgw::bridge::check_sender_domain(*tag, allowed) == row.verdict);
         CHECK(xsgw::bridge::check_sender_domain(*tag, {}) == Verdict::pass);
     }
+    // A call (Jingle session-initiate) is refused like a message; the rest of a call is not
+    // stopped (it could not have started).
+    const struct {
+        std::string action, from, to;
+        Verdict verdict;
+    } calls[] = {
+        {"session-initiate", "eve@evil.example/r", contact, Verdict::refuse},
+        {"session-initiate", "alice@xmpp.test/r", contact, Verdict::pass},
+        {"session-initiate", "eve@evil.example/r", "sip.test", Verdict::pass},
+        {"session-terminate", "eve@evil.example/r", contact, Verdict::pass},
+        {"transport-info", "eve@evil.example/r", contact, Verdict::pass},
+    };
+    for (const auto& row : calls) {
+        CAPTURE(row.action);
+        CAPTURE(row.from);
+        const auto tag = stanza("iq", "set", row.from, row.to);
+        auto* jingle = new gloox::Tag(tag.get(), "jingle");
+        jingle->setXmlns("urn:xmpp:jingle:1");
+        jingle->addAttribute("action", row.action);
+        CHECK(xsgw::bridge::check_sender_domain(*tag, allowed) == row.verdict);
+        CHECK(xsgw::bridge::check_sender_domain(*tag, {}) == Verdict::pass);
+    }
 }
 
 TEST_CASE("S7 the gateway refuses other domains with forbidden, keeps its iq, and reloads "
@@ -309,7 +332,7 @@ TEST_CASE("S7 the gateway refuses other domains with forbidden, keeps its iq, an
     gateway.stop();
 }
 
-TEST_CASE("S5 starts_sip_work: messages and subscribes to a contact, nothing else") {
+TEST_CASE("S5 starts_sip_work: messages, subscribes and calls to a contact, nothing else") {
     struct Row {
         const char* name;
         const char* type; // empty: none
@@ -339,6 +362,25 @@ TEST_CASE("S5 starts_sip_work: messages and subscribes to a contact, nothing els
         tag.addAttribute("to", row.to);
         if (*row.type != '\0') tag.addAttribute("type", row.type);
         CHECK(xsgw::bridge::starts_sip_work(tag) == row.work);
+    }
+    // A Jingle session-initiate to a contact starts a call; other Jingle actions do not.
+    for (const auto& [action, type, to, work] :
+         {std::tuple{"session-initiate", "set", bob, true},
+          std::tuple{"session-initiate", "set", "sip.test", false},
+          std::tuple{"session-initiate", "get", bob, false},
+          std::tuple{"session-terminate", "set", bob, false},
+          std::tuple{"transport-info", "set", bob, false}}) {
+        CAPTURE(action);
+        CAPTURE(type);
+        gloox::Tag tag("iq");
+        tag.addAttribute("to", to);
+        tag.addAttribute("type", type);
+        auto* jingle = new gloox::Tag(&tag, "jingle");
+        jingle->setXmlns("urn:xmpp:jingle:1");
+        jingle->addAttribute("action", action);
+        CHECK(xsgw::bridge::starts_sip_work(tag) == work);
+        CHECK(xsgw::bridge::starts_call(tag) ==
+              (std::string(action) == "session-initiate" && std::string(type) == "set"));
     }
 }
 
@@ -370,8 +412,9 @@ TEST_CASE("S5 per sender toward SIP: past the burst resource-constraint (wait), 
     CHECK(gateway.sender_refusals().messages == 2);
     CHECK(gateway.sender_refusals().subscribes == 1);
     CHECK(count("<error type='wait'><resource-constraint") == 3);
-    CHECK(count("too many messages and subscription requests from alice@xmpp.test: at most 1 "
-                "a second; try again in 1 s") == 3);
+    CHECK(
+        count("too many messages, calls and subscription requests from alice@xmpp.test: at most 1 "
+              "a second; try again in 1 s") == 3);
     for (const char* id : {"id='a2'", "id='a3'", "id='s1'"})
         CHECK(count(id) == 1);
 
