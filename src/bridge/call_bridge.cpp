@@ -241,18 +241,21 @@ void CallBridge::session_initiate(const gloox::Tag& iq, JingleIq& jingle) {
         // Trickle ICE (XEP-0176 §2): the candidates follow in transport-info; SIP has no
         // such step here, so they are gathered into the offer, for a while.
         ref.state = Call::State::gathering;
-        ref.timer->start(candidate_wait_, [this, key = ref.key] {
-            const auto it = calls_.find(key);
-            if (it == calls_.end() || it->second->state != Call::State::gathering) return;
-            // An offer without an address would set up a call no media
-            // can reach (SIP peers here do not trickle).
-            ++stats_.failed;
-            end(*it->second, "failed-transport",
-                "no ICE candidate arrived for every content in time", 0, "");
-        });
+        ref.timer->start(candidate_wait_, [this, key = ref.key] { gathered(key); });
         return;
     }
     start_invite(ref);
+}
+
+void CallBridge::gathered(Key key) {
+    const auto it = calls_.find(key);
+    if (it == calls_.end() || it->second->state != Call::State::gathering) return;
+    if (every_content_has_candidates(it->second->offer)) return start_invite(*it->second);
+    // An offer without an address would set up a call no media can reach (SIP peers here do
+    // not trickle).
+    ++stats_.failed;
+    end(*it->second, "failed-transport", "no ICE candidate arrived for every content in time", 0,
+        "");
 }
 
 void CallBridge::start_invite(Call& call) {
@@ -418,14 +421,24 @@ void CallBridge::jingle_from_party(const gloox::Tag& iq, JingleIq& jingle) {
         return;
     }
     case JingleAction::session_accept:
+        if (call.from_xmpp || call.state != Call::State::initiating) {
+            // XEP-0166 §7.2: not a request this session is waiting for.
+            spdlog::info("bridge: call sid {}: session-accept out of order", call.sid);
+            link_.send(make_jingle_error(iq, config_.xmpp.component,
+                                         {"cancel", "unexpected-request",
+                                          "this session is not waiting for a session-accept"},
+                                         "out-of-order"));
+            return;
+        }
         link_.send(xmpp::make_iq_result(iq, config_.xmpp.component));
         accept_from_party(call, jingle);
         return;
     case JingleAction::transport_info: {
         link_.send(xmpp::make_iq_result(iq, config_.xmpp.component));
-        // Candidates that trickle in: gathered into the offer while it waits for them; once
-        // the SDP went, SIP has no way to hear them (no trickle ICE towards SIP).
-        if (call.state != Call::State::gathering) {
+        // Candidates that trickle in: gathered into the offer until it is written (after the
+        // DNS lookup); once the SDP went, SIP has no way to hear them (no trickle ICE towards
+        // SIP).
+        if (call.state != Call::State::gathering && call.state != Call::State::resolving) {
             spdlog::debug("bridge: call sid {}: transport-info after the offer left: not "
                           "carried to SIP",
                           call.sid);
@@ -440,7 +453,10 @@ void CallBridge::jingle_from_party(const gloox::Tag& iq, JingleIq& jingle) {
                         content.transport.ufrag = update.transport.ufrag;
                     if (!update.transport.pwd.empty()) content.transport.pwd = update.transport.pwd;
                 }
-        if (every_content_has_candidates(call.offer)) start_invite(call);
+        // The first candidates are usually the host ones; the server-reflexive and relayed
+        // ones follow within moments: a short grace gathers them too.
+        if (call.state == Call::State::gathering && every_content_has_candidates(call.offer))
+            call.timer->start(candidate_grace, [this, key = call.key] { gathered(key); });
         return;
     }
     case JingleAction::session_info:
@@ -464,10 +480,6 @@ void CallBridge::jingle_from_party(const gloox::Tag& iq, JingleIq& jingle) {
 }
 
 void CallBridge::accept_from_party(Call& call, const JingleIq& jingle) {
-    if (call.from_xmpp || call.state != Call::State::initiating) {
-        spdlog::info("bridge: call sid {}: session-accept out of order: ignored", call.sid);
-        return;
-    }
     auto sdp = translate::jingle_to_sdp(jingle.description, translate::SdpAuthor::responder,
                                         origin_for(call), &call.layout);
     if (!sdp) {

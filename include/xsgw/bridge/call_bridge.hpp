@@ -47,6 +47,8 @@ public:
     /// How long a call from XMPP waits for ICE candidates to put in the SDP offer; without
     /// them it ends (failed-transport).
     static constexpr std::chrono::milliseconds candidate_wait{3000};
+    /// Once every content has a candidate, how long more are gathered before the offer goes.
+    static constexpr std::chrono::milliseconds candidate_grace{200};
 
     /// config is the gateway's: calls.* are read as they are at each call (SIGHUP changes them).
     CallBridge(core::EventLoop& loop, const core::Config& config, xmpp::ComponentLink& link,
@@ -82,6 +84,8 @@ private:
 
     void session_initiate(const gloox::Tag& iq, JingleIq& jingle);
     void start_invite(Call& call);
+    /// The candidate wait or grace ended: the INVITE goes, or the session ends without one.
+    void gathered(Key key);
     void on_resolved(Key key, const dns::Resolution& resolution);
     void on_sip_progress(Key key, int status);
     void on_sip_answer(Key key, const std::string& sdp);

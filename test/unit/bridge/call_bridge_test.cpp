@@ -406,3 +406,20 @@ TEST_CASE_FIXTURE(CallRig, "J-CALL the XMPP server lost: every call ends on the 
     REQUIRE(loop.run_until([&] { return gateway.link().up(); }, 10s));
     REQUIRE(sent("<connectivity-error/>"));
 }
+
+TEST_CASE_FIXTURE(CallRig, "J-CALL a session-accept the session does not wait for is "
+                           "out-of-order; the call goes on") {
+    server.write(session_initiate("oo1", "ioo1"));
+    REQUIRE(loop.run_until([&] { return incoming.has_value(); }, 5s));
+    // alice started this session: she has nothing to accept.
+    server.write(jingle("alice@xmpp.test/r", bob, "acc1", "session-accept", "oo1",
+                        "<content creator='initiator' name='voice'><description "
+                        "xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'><payload-type id='0' "
+                        "name='PCMU' clockrate='8000'/></description></content>"));
+    REQUIRE(sent("id='acc1'"));
+    CHECK(attribute_near(server.received, "id='acc1'", "type") == "error");
+    CHECK(server.received.find("<out-of-order") != std::string::npos);
+    CHECK(gateway.calls().count() == 1);
+    phone.hang_up(incoming_id, 603, "Decline");
+    REQUIRE(sent("<decline/>"));
+}
