@@ -40,10 +40,10 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import COMPONENT, MAIN, SECRET, XMPP_DOMAIN, SIP_DOMAIN, Fail, RunLog, Server, Xsgw, check  # noqa: E402
+from run import (COMPONENT, MAIN, SECRET, XMPP_DOMAIN, SIP_DOMAIN, Fail, RunLog, Server, Xsgw, check,  # noqa: E402
+                 run_scenario)
 from sip import KAMAILIO, SipError  # noqa: E402
 from xmpp_client import ClientError, log_to, to_text  # noqa: E402
 from call_peers import CallPeers  # noqa: E402
@@ -1039,8 +1039,8 @@ async def run(args):
         for scenario in selected:
             name = scenario.__name__
             h.log('=== %s' % name)
-            ts = time.monotonic()
-            try:
+
+            async def body(scenario=scenario):
                 if setup_error:
                     raise Fail('setup: %s' % setup_error)
                 if h.xsgw is not None and not h.xsgw.running:
@@ -1049,24 +1049,9 @@ async def run(args):
                     await asyncio.wait_for(scenario(h), SCENARIO_DEADLINE)
                 finally:
                     await h.end_of_scenario()
-                h.log('=== PASS %s (%.2fs)' % (name, time.monotonic() - ts))
-                print('PASS %s (%.1fs)' % (name, time.monotonic() - ts), flush=True)
-            except (Fail, SipError, ClientError) as e:
+
+            if not await run_scenario(h.log, name, body, SCENARIO_DEADLINE, (Fail, SipError, ClientError)):
                 failed.append(name)
-                h.log('=== FAIL %s: %s' % (name, e))
-                print('FAIL %s: %s' % (name, e), flush=True)
-            except asyncio.TimeoutError:
-                failed.append(name)
-                h.log('=== FAIL %s: not done within %.0fs' % (name, SCENARIO_DEADLINE))
-                print('FAIL %s: not done within %.0fs' % (name, SCENARIO_DEADLINE), flush=True)
-            except asyncio.CancelledError:
-                failed.append(name)
-                print('FAIL %s: interrupted' % name, flush=True)
-                raise
-            except Exception as e:      # a harness bug must still show as a failure, with its cause
-                failed.append(name)
-                h.log('=== FAIL %s: %s' % (name, traceback.format_exc()))
-                print('FAIL %s: %s: %s' % (name, type(e).__name__, e), flush=True)
     except asyncio.CancelledError:
         interrupted = True
         print('# interrupted: stopping everything', flush=True)

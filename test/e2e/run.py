@@ -2716,8 +2716,8 @@ async def run(args):
             name = scenario.__name__
             h.upcoming = [s.__name__ for s in selected[n + 1:]]
             h.log('=== %s' % name)
-            ts = time.monotonic()
-            try:
+
+            async def body(scenario=scenario):
                 if setup_error:
                     raise Fail('setup: %s' % setup_error)
                 if group_of(scenario) in SIP_GROUPS and h.sip_error:
@@ -2728,23 +2728,9 @@ async def run(args):
                 except Fail as e:
                     raise Fail('; '.join(h.soft + [str(e)])) from None
                 check(not h.soft, '; '.join(h.soft))
-                h.log('=== PASS %s (%.2fs)' % (name, time.monotonic() - ts))
-                print('PASS %s' % name, flush=True)
-            except Fail as e:
+
+            if not await run_scenario(h.log, name, body, SCENARIO_DEADLINE):
                 failed.append(name)
-                h.log('=== FAIL %s: %s' % (name, e))
-                print('FAIL %s: %s' % (name, e), flush=True)
-            except asyncio.TimeoutError:
-                failed.append(name)
-                print('FAIL %s: not done within %.0fs' % (name, SCENARIO_DEADLINE), flush=True)
-            except asyncio.CancelledError:
-                failed.append(name)
-                print('FAIL %s: interrupted' % name, flush=True)
-                raise
-            except Exception as e:  # a harness bug must still show as a failure, with its cause
-                failed.append(name)
-                h.log('=== FAIL %s: %s' % (name, traceback.format_exc()))
-                print('FAIL %s: %s: %s' % (name, type(e).__name__, e), flush=True)
     except asyncio.CancelledError:
         interrupted = True
         print('# interrupted: stopping everything', flush=True)
@@ -2759,6 +2745,33 @@ async def run(args):
             for p in h.log_paths():
                 print('#   %s' % p, flush=True)
     return 1 if failed or interrupted else 0
+
+
+async def run_scenario(log, name, body, deadline, failures=(Fail,)):
+    """Runs one scenario, body() (which keeps to deadline), and says how it went: `PASS name (T s)` or `FAIL name:
+    why` on stdout and in the run log (log: a function of one line). A failure is one of `failures` (the reason is
+    its text), the deadline, or any other exception (a harness bug must still show as a failure, with its
+    traceback in the log). True when it passed; an interruption fails it and goes on up."""
+    ts = time.monotonic()
+    try:
+        await body()
+    except failures as e:
+        log('=== FAIL %s: %s' % (name, e))
+        print('FAIL %s: %s' % (name, e), flush=True)
+    except asyncio.TimeoutError:
+        log('=== FAIL %s: not done within %.0fs' % (name, deadline))
+        print('FAIL %s: not done within %.0fs' % (name, deadline), flush=True)
+    except asyncio.CancelledError:
+        print('FAIL %s: interrupted' % name, flush=True)
+        raise
+    except Exception as e:
+        log('=== FAIL %s: %s' % (name, traceback.format_exc()))
+        print('FAIL %s: %s: %s' % (name, type(e).__name__, e), flush=True)
+    else:
+        log('=== PASS %s (%.2fs)' % (name, time.monotonic() - ts))
+        print('PASS %s (%.1fs)' % (name, time.monotonic() - ts), flush=True)
+        return True
+    return False
 
 
 def main():
