@@ -299,12 +299,19 @@ class FaultTest:
 
     async def paced(self, ids, rate, send, at=None):
         """Call send(id) for every id at `rate` per second (by the clock); at: {index: coroutine fn}
-        run (awaited in the background) when that many have been sent."""
+        run (awaited in the background) when that many have been sent, each after the one before has
+        finished (a target's start must not overtake its stop, which may wait 3 s for sipp to go)."""
         t0 = time.monotonic()
         tasks = []
+
+        async def after(previous, action):
+            if previous is not None:
+                await previous
+            await action()
+
         for k, i in enumerate(ids):
             if at and k in at:
-                tasks.append(asyncio.ensure_future(at[k]()))
+                tasks.append(asyncio.ensure_future(after(tasks[-1] if tasks else None, at[k])))
             due = t0 + k / rate
             now = time.monotonic()
             if due > now:
