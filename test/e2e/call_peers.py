@@ -177,28 +177,22 @@ class BaresipPhone:
     async def sdp(self, call_id, first_line_regex, sent, within=3.0):
         """sdp_sent / sdp_received, waiting up to `within` s for the message to reach run.log (baresip's
         events can overtake its trace, which goes through a pty and `script`). Raises SipError."""
-        deadline = time.monotonic() + within
-        while True:
-            found = self.run_log.sdp(call_id, first_line_regex, sent)
-            if found is not None:
-                return found
-            if time.monotonic() >= deadline:
-                raise SipError('baresip %s: no %s message /%s/ with an SDP for call %s in its trace within %.0fs (%s)'
-                               % (self.name, 'sent' if sent else 'received', first_line_regex, call_id, within,
-                                  self.run_log.path))
-            await asyncio.sleep(POLL)
+        return await self._from_trace(self.run_log.sdp, ' with an SDP', call_id, first_line_regex, sent, within)
 
     async def message(self, call_id, first_line_regex, sent, within=3.0):
         """The lines of a SIP message in the trace (BaresipRunLog.message), waiting up to `within` s for it."""
+        return await self._from_trace(self.run_log.message, '', call_id, first_line_regex, sent, within)
+
+    async def _from_trace(self, find, what, call_id, first_line_regex, sent, within):
         deadline = time.monotonic() + within
         while True:
-            found = self.run_log.message(call_id, first_line_regex, sent)
+            found = find(call_id, first_line_regex, sent)
             if found is not None:
                 return found
             if time.monotonic() >= deadline:
-                raise SipError('baresip %s: no %s message /%s/ for call %s in its trace within %.0fs (%s)'
-                               % (self.name, 'sent' if sent else 'received', first_line_regex, call_id, within,
-                                  self.run_log.path))
+                raise SipError('baresip %s: no %s message /%s/%s for call %s in its trace within %.0fs (%s)'
+                               % (self.name, 'sent' if sent else 'received', first_line_regex, what, call_id,
+                                  within, self.run_log.path))
             await asyncio.sleep(POLL)
 
     def sdp_sent(self, call_id, first_line_regex):
