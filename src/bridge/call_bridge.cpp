@@ -63,7 +63,7 @@ bool every_content_has_candidates(const translate::JingleDescription& d) {
     return true;
 }
 
-// The status a SIP caller hears for a refusal stated as a Jingle reason before any session.
+// The reason text an XMPP caller reads when the SIP side refused the call.
 std::string jingle_reason_text(int status, const std::string& phrase) {
     return fmt::format("SIP {} {}", status, phrase);
 }
@@ -298,7 +298,6 @@ void CallBridge::on_resolved(Key key, const dns::Resolution& resolution) {
     call.sip_call = agent_.invite(out, hops_from(resolution), std::move(callbacks));
     if (call.sip_call == 0)
         return end(call, "general-error", "the INVITE could not be sent", 0, "");
-    by_sip_[call.sip_call] = call.key;
     call.state = Call::State::inviting;
     // The stack gives an INVITE that rings no deadline of its own: the gateway's is the same
     // as for calls from SIP.
@@ -379,7 +378,6 @@ void CallBridge::on_sip_end(Key key, const sip::CallEnd& sip_end) {
     const auto it = calls_.find(key);
     if (it == calls_.end()) return;
     Call& call = *it->second;
-    by_sip_.erase(call.sip_call);
     call.sip_call = 0; // ended on that side already
     const bool active = call.state == Call::State::active;
     if (!active) ++stats_.failed;
@@ -628,7 +626,6 @@ sip::CallCallbacks CallBridge::from_sip(sip::CallId id, const sip::IncomingCall&
     call->timer = std::make_unique<core::Timer>(loop_);
     Call& ref = *call;
     calls_.emplace(ref.key, std::move(call));
-    by_sip_[id] = ref.key;
     spdlog::info("bridge: call from {} to {} (sid {}): proposed to {}", ref.sip_uri, ref.party_bare,
                  ref.sid, ref.party_bare);
     JingleMessage propose;
@@ -709,7 +706,6 @@ void CallBridge::end(Call& call, const std::string& reason, const std::string& t
         }
     }
     if (call.sip_call != 0 && sip_status != 0) {
-        by_sip_.erase(call.sip_call);
         const int status = sip_status < 0 ? 488 : sip_status;
         agent_.hang_up(call.sip_call, status,
                        sip_phrase.empty() ? std::string("Not Acceptable Here") : sip_phrase,
@@ -718,7 +714,6 @@ void CallBridge::end(Call& call, const std::string& reason, const std::string& t
                                                     quoted_text(text.empty() ? reason : text)));
         call.sip_call = 0;
     } else if (call.sip_call != 0) {
-        by_sip_.erase(call.sip_call);
         agent_.hang_up(call.sip_call, 487, "Request Terminated");
         call.sip_call = 0;
     }
@@ -727,7 +722,6 @@ void CallBridge::end(Call& call, const std::string& reason, const std::string& t
 
 void CallBridge::forget(Call& call) {
     if (!call.party.empty()) by_sid_.erase({call.party, call.sid});
-    if (call.sip_call != 0) by_sip_.erase(call.sip_call);
     for (auto it = iq_waits_.begin(); it != iq_waits_.end();)
         it = it->second == call.key ? iq_waits_.erase(it) : std::next(it);
     calls_.erase(call.key); // call is gone

@@ -39,9 +39,9 @@ struct CallStats {
     std::uint64_t refused = 0;   ///< refused at once (limits, addresses, SDP / description)
 };
 
-/// One table of calls keyed by the XMPP party and the Jingle sid and by the SIP call,
-/// and the translation of every step in between. Every call ends on both sides: on
-/// either side's hang-up or failure, on the no-answer timeout and on stop().
+/// One table of calls keyed by the XMPP party and the Jingle sid (the SIP side's events reach a
+/// call through its key), and the translation of every step in between. Every call ends on both
+/// sides: on either side's hang-up or failure, on the no-answer timeout and on stop().
 class CallBridge {
 public:
     /// How long a call from XMPP waits for ICE candidates to put in the SDP offer; without
@@ -120,8 +120,7 @@ private:
     std::uint64_t sid_count_ = 0;
     std::unordered_map<Key, std::unique_ptr<Call>> calls_;
     std::map<std::pair<std::string, std::string>, Key> by_sid_; ///< (XMPP party, sid)
-    std::unordered_map<sip::CallId, Key> by_sip_;
-    std::unordered_map<std::string, Key> iq_waits_; ///< our iq ids -> call
+    std::unordered_map<std::string, Key> iq_waits_;             ///< our iq ids -> call
     std::uint64_t next_iq_ = 0;
     /// Lookups that answer after the bridge is gone find it expired.
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
