@@ -753,12 +753,11 @@ gloox::Tag* make_jingle_error(const gloox::Tag& request, std::string_view domain
 }
 
 std::optional<JingleMessage> read_jingle_message(const gloox::Tag& message) {
+    // Every message from XMPP comes through here: the name (a compare) goes before the
+    // namespace (a walk up the tree that copies strings).
     for (const gloox::Tag* child : message.children()) {
-        if (!is_in(*child, ns_jmi)) {
-            continue;
-        }
         const auto kind = parse_jmi_kind(child->name());
-        if (!kind) {
+        if (!kind || !is_in(*child, ns_jmi)) {
             continue;
         }
         JingleMessage jmi;

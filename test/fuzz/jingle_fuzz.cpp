@@ -2,13 +2,13 @@
 // read_jingle / read_jingle_message must take any stanza without crashing, and what they
 // read must write and read back equal (the gateway writes Jingle it read), and go into
 // an SDP offer or a clean error.
+#include "component_stream.hpp"
 #include "xsgw/bridge/stanza_jingle.hpp"
 #include "xsgw/translate/jingle.hpp"
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <gloox/parser.h>
 #include <gloox/tag.h>
 #include <gloox/taghandler.h>
 #include <memory>
@@ -80,11 +80,6 @@ public:
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     Sink sink;
-    gloox::Parser parser(&sink);
-    std::string input = "<stream:stream xmlns='jabber:component:accept' "
-                        "xmlns:stream='http://etherx.jabber.org/streams' id='f'>";
-    parser.feed(input);
-    std::string bytes(reinterpret_cast<const char*>(data), size);
-    parser.feed(bytes);
+    xsgw::fuzz::feed_component_stream(sink, data, size);
     return 0;
 }

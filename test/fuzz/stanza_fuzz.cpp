@@ -1,14 +1,13 @@
 // S2: bytes as the XMPP server could send them after the handshake: gloox's parser
 // turns them into stanzas, and the gateway's services must answer each without crashing.
+#include "component_stream.hpp"
 #include "xsgw/bridge/gateway.hpp"
 #include "xsgw/xmpp/services.hpp"
 
-#include <gloox/parser.h>
-#include <gloox/tag.h>
-#include <gloox/taghandler.h>
-
 #include <cstddef>
 #include <cstdint>
+#include <gloox/tag.h>
+#include <gloox/taghandler.h>
 #include <memory>
 #include <string>
 
@@ -46,11 +45,6 @@ private:
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     Sink sink;
-    gloox::Parser parser(&sink);
-    std::string input = "<stream:stream xmlns='jabber:component:accept' "
-                        "xmlns:stream='http://etherx.jabber.org/streams' id='f'>";
-    parser.feed(input);
-    std::string bytes(reinterpret_cast<const char*>(data), size);
-    parser.feed(bytes);
+    xsgw::fuzz::feed_component_stream(sink, data, size);
     return 0;
 }
