@@ -6,6 +6,7 @@
 #include "xsgw/sip/user_agent.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -14,6 +15,10 @@
 #include <vector>
 
 namespace xsgw::sip::detail {
+
+/// SSL objects of Sofia-SIP's TLS connections freed by xsgw (src/sip/sofia_ssl_free.cpp: Sofia
+/// 1.12's tls_free() never frees them itself).
+std::uint64_t sofia_ssl_freed();
 
 /// What the gateway's certificate says, for the start-up log line.
 struct CertificateSummary {

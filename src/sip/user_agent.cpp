@@ -342,6 +342,8 @@ UserAgent::~UserAgent() {
     while (!held_.empty())
         answer_held(held_.begin()->first, 503, "Gateway shutting down", {"", "10"});
     if (nua_ != nullptr) nua_destroy(nua_);
+    if (const auto freed = detail::sofia_ssl_freed(); freed > 0)
+        spdlog::debug("sip: {} TLS connections' SSL objects freed for Sofia-SIP", freed);
     // MESSAGEs still in flight when the stack went: nua never reports them.
     for (Attempt* attempt : attempts_)
         delete attempt;
