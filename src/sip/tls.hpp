@@ -12,13 +12,32 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
+
+struct sockaddr;
 
 namespace xsgw::sip::detail {
 
-/// SSL objects of Sofia-SIP's TLS connections freed by xsgw (src/sip/sofia_ssl_free.cpp: Sofia
+/// SSL objects of Sofia-SIP's TLS connections freed by xsgw (src/sip/sofia_tls.cpp: Sofia
 /// 1.12's tls_free() never frees them itself).
 std::uint64_t sofia_ssl_freed();
+
+/// A socket address as text (an IPv4-mapped IPv6 address as IPv4) and its port.
+std::optional<std::pair<std::string, unsigned>> address_text(const sockaddr* address);
+
+/// What the certificate of an incoming TLS connection says for a domain (issue 5 part 7).
+struct TlsPeerProof {
+    bool presented = false; ///< the connection is TLS and its peer presented a certificate
+    bool proves = false;    ///< verified against tls_ca_file, and it names the domain
+    std::string why;        ///< presented but proves nothing: the reason
+};
+/// The certificate of the incoming TLS connection from address:port (the source a request
+/// shows), checked for domain: a subjectAltName DNS entry equal to it (no wildcards, RFC 5922
+/// §7.2) or the CN when there is none (RFC 6125, X509_check_host), or a subjectAltName URI
+/// sip:domain (RFC 5922 §7.1). Nothing presented when no TLS connection from there is open or
+/// its peer sent no certificate (src/sip/sofia_tls.cpp).
+TlsPeerProof tls_peer_proves(const std::string& address, unsigned port, const std::string& domain);
 
 /// What the gateway's certificate says, for the start-up log line.
 struct CertificateSummary {

@@ -152,26 +152,26 @@ void append_hex(std::string& out, std::uint64_t value) {
 
 /// The address a request being handled came from, as text ("" when nua does not say):
 /// IPv4 (also when mapped into IPv6) or IPv6, without the port.
-std::string current_source(nua_t* nua) {
+// Where the request being handled came from: its source address and port, and whether over a
+// connection (TCP or TLS).
+struct Source {
+    std::string address;
+    unsigned port = 0;
+    bool stream = false;
+};
+
+Source current_peer(nua_t* nua) {
     msg_t* msg = nua_current_request(nua);
     const su_addrinfo_t* ai = msg != nullptr ? msg_addrinfo(msg) : nullptr;
-    if (ai == nullptr || ai->ai_addr == nullptr) return {};
-    char text[INET6_ADDRSTRLEN] = {};
-    if (ai->ai_addr->sa_family == AF_INET) {
-        const auto* in = reinterpret_cast<const sockaddr_in*>(ai->ai_addr);
-        if (inet_ntop(AF_INET, &in->sin_addr, text, sizeof text) == nullptr) return {};
-    } else if (ai->ai_addr->sa_family == AF_INET6) {
-        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(ai->ai_addr);
-        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-            if (inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], text, sizeof text) == nullptr)
-                return {};
-        } else if (inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text) == nullptr) {
-            return {};
-        }
-    } else {
-        return {};
-    }
-    return text;
+    if (ai == nullptr) return {};
+    const auto text = detail::address_text(ai->ai_addr);
+    if (!text) return {};
+    return {text->first, text->second,
+            ai->ai_protocol == IPPROTO_TCP || ai->ai_socktype == SOCK_STREAM};
+}
+
+std::string current_source(nua_t* nua) {
+    return current_peer(nua).address;
 }
 
 // Idle MESSAGE handles kept at most (a few KiB each) and for at most this long.
@@ -825,15 +825,49 @@ bool UserAgent::over_rate_limit(nua_handle_s* nh, const char* method) {
     return true;
 }
 
+const char* UserAgent::method_name(Method method) {
+    switch (method) {
+    case Method::subscribe:
+        return "SUBSCRIBE";
+    case Method::invite:
+        return "INVITE";
+    case Method::message:
+        break;
+    }
+    return "MESSAGE";
+}
+
 bool UserAgent::defer_for_source_check(nua_handle_s* nh, const void* raw, Method method) {
     const auto* sip = static_cast<const sip_t*>(raw);
     auto d = std::make_unique<Deferred>();
     d->nh = nh;
     d->method = method;
-    d->source = current_source(nua_);
+    const Source source_peer = current_peer(nua_);
+    d->source = source_peer.address;
     if (sip != nullptr && sip->sip_from != nullptr) {
         detail::Home home;
         d->from = home.url(sip->sip_from->a_url);
+    }
+    // Issue 5 part 7: over TLS, a verified client certificate that names the From domain
+    // speaks for it; anything else goes on to the check of the source address.
+    if (source_peer.stream && sip != nullptr && sip->sip_from != nullptr &&
+        sip->sip_from->a_url->url_host != nullptr) {
+        std::string domain = sip->sip_from->a_url->url_host;
+        std::transform(domain.begin(), domain.end(), domain.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        const detail::TlsPeerProof proof =
+            detail::tls_peer_proves(source_peer.address, source_peer.port, domain);
+        if (proof.proves) {
+            spdlog::debug("sip: {} from {}: the TLS certificate of {}:{} names {}",
+                          method_name(method), d->from, source_peer.address, source_peer.port,
+                          domain);
+            return false;
+        }
+        if (proof.presented)
+            spdlog::info("sip: {} from {}: the TLS certificate of {}:{} does not speak for {} "
+                         "({}); checking the address",
+                         method_name(method), d->from, source_peer.address, source_peer.port,
+                         domain, proof.why);
     }
     if (nua_save_event(nua_, d->saved) == 0) {
         spdlog::error("sip: cannot keep a request for its source check: taken unchecked");
@@ -863,10 +897,7 @@ void UserAgent::resume_deferred(std::uint64_t id, const SourceVerdict& verdict) 
     }
     if (verdict.status != 0) {
         ++source_refused_;
-        spdlog::warn("sip: {} from {} (source {}) refused with {}: {}",
-                     d.method == Method::subscribe ? "SUBSCRIBE"
-                     : d.method == Method::invite  ? "INVITE"
-                                                   : "MESSAGE",
+        spdlog::warn("sip: {} from {} (source {}) refused with {}: {}", method_name(d.method),
                      d.from, d.source, verdict.status, verdict.phrase);
         answer_deferred(id, verdict.status, verdict.phrase.c_str(), verdict.retry_after);
         return;

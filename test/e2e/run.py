@@ -1430,12 +1430,13 @@ async def from_domain_check(h):
     """Issue 5 part 7, who may speak for a domain: an instance with [sip] verify_from_domain = true takes
     bob@simple.test's MESSAGE relayed by Kamailio (source 127.0.0.2 = pbx.simple.test, simple.test's
     SRV target) and refuses the same From sent straight from 127.0.0.1 with 403 and the reason, which
-    it logs; a From domain without SIP servers is refused too. It listens on 127.0.0.1:5080 (Kamailio
+    it logs; a From domain without SIP servers is refused too. Over TLS (from 127.0.0.1), Kamailio's
+    client certificate (tls.test) speaks for tls.test, and not for simple.test, which is refused. It listens on 127.0.0.1:5080 (Kamailio
     finds sip.test there), so the main instance is stopped first, as for s5_message_size."""
     sip = h.sip_peers()
     if h.main.running:
         await h.stop_instance(h.main)
-    x = h.new_xsgw('fromcheck', SECRET, sip_port=5080, sip_extra=['verify_from_domain = true'],
+    x = h.new_xsgw('fromcheck', SECRET, sip_port=5080, sip_extra=['verify_from_domain = true'] + h.main_sip(),
                    metrics_port=METRICS_PORT, **MAIN)
     await x.start()
     await x.expect(r'xmpp: link up', within=10)
@@ -1445,6 +1446,29 @@ async def from_domain_check(h):
     await sip_sends(h, sip, KAM, body, name='from-kamailio')
     el = await alice_wait(c, lambda m: body_of(m) == body, 5, mark, 'the message relayed by Kamailio')
     check(bare(el.get('from')) == BOB_JID, 'message from %r, expected %s' % (el.get('from'), BOB_JID))
+
+    # Over TLS: Kamailio relays tlsuser's MESSAGEs to the instance's tls_listen from 127.0.0.1 (no SIP
+    # server of either domain) and presents tls.test's certificate, from the CA the instance trusts. For
+    # From tls.test the certificate speaks; for From simple.test it names another domain, the address
+    # check decides, and refuses.
+    for domain, status, proof in (
+            ('tls.test', 202, r'the TLS certificate of 127\.0\.0\.1:\d+ names tls\.test'),
+            ('simple.test', 403, r'the TLS certificate of 127\.0\.0\.1:\d+ does not speak for simple\.test '
+                                 r'\(its certificate does not name simple\.test\); checking the address')):
+        sender = 'sip:tlsuser@' + domain
+        body = 'over TLS from %s %s' % (domain, h.token('from'))
+        mark, xmark = c.message_mark(), x.mark()
+        r = await sip.message(KAM, ALICE_SIP, sender, ALICE_SIP, 'text/plain;charset=UTF-8', body,
+                              expect=(status,), name='from-tls')
+        check(r.status == status, 'MESSAGE from %s over TLS: final status %s, expected %d (sipp trace %s)'
+              % (sender, r.status if r.final else 'none', status, r.trace_path))
+        await x.expect(r'sip: MESSAGE from %s: %s' % (re.escape(sender), proof), 5, xmark)
+        if status == 202:
+            el = await alice_wait(c, lambda m: body_of(m) == body, 5, mark, 'the message from %s' % sender)
+            check(bare(el.get('from')) == 'tlsuser*%s@%s' % (domain, COMPONENT), 'message from %r' % el.get('from'))
+        else:
+            await x.expect(r'sip: MESSAGE from %s \(source 127\.0\.0\.1\) refused with 403: Source 127\.0\.0\.1 '
+                           r'is not a SIP server of the From domain simple\.test' % re.escape(sender), 5, xmark)
 
     for sender, why in ((BOB_SIP, r'Source 127\.0\.0\.1 is not a SIP server of the From domain simple\.test '
                                   r'\(127\.0\.0\.2\)'),
@@ -1462,8 +1486,8 @@ async def from_domain_check(h):
         await ping_as(c)
         check(not [m for m in c.messages[mark:] if body_of(m) == body], 'alice got the refused message')
     figures = scrape_metrics()
-    check(figure(figures, 'xsgw_sip_from_domain_refused_total') == 2,
-          'xsgw_sip_from_domain_refused_total %s, expected 2' % figure(figures, 'xsgw_sip_from_domain_refused_total'))
+    check(figure(figures, 'xsgw_sip_from_domain_refused_total') == 3,
+          'xsgw_sip_from_domain_refused_total %s, expected 3' % figure(figures, 'xsgw_sip_from_domain_refused_total'))
     await h.stop_instance(x)
 
 

@@ -513,6 +513,7 @@ private:
     bool too_many_hops(nua_handle_s* nh, const void* sip, const char* method);
     struct Deferred; // a request waiting for the source check
     enum class Method { message, subscribe, invite };
+    static const char* method_name(Method method);
     bool defer_for_source_check(nua_handle_s* nh, const void* sip, Method method);
     void resume_deferred(std::uint64_t id, const SourceVerdict& verdict);
     void answer_deferred(std::uint64_t id, int status, const char* phrase,

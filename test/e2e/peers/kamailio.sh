@@ -13,7 +13,7 @@
 # untrusted.test), from the test certificates in $PEERS/tls (test/tls/make-certs.sh), and answers every
 # request for tls.test, badname.test and untrusted.test itself (200, log line TLSDOMAIN with the transport).
 # A MESSAGE for GW_DOMAIN from tlsuser@ goes to the gateway over TLS (127.0.0.1:5061), its certificate
-# checked against the test CA.
+# checked against the test CA; as a TLS client Kamailio presents tls.test's certificate (issue 5 part 7).
 # usage: kamailio.sh start|stop|ul     env: PEERS, KAM_IP (127.0.0.2), SIP_DOMAIN (simple.test), KAM_STATIC_GW,
 #   GW_DOMAIN (sip.test), WATCH_HERE_IP (127.0.0.5)
 #   ul: prints the location table (who is registered)
@@ -66,6 +66,8 @@ method = TLSv1.2+
 verify_certificate = yes
 require_certificate = yes
 ca_list = $TLS/ca.pem
+certificate = $TLS/tls.test.pem
+private_key = $TLS/tls.test.key
 X
   cp -r /usr/share/kamailio/dbtext/kamailio "$D/dbtext"      # presence needs a db_url; nothing is stored there
   cat > "$D/kamailio.cfg" <<X

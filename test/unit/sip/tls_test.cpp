@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <doctest/doctest.h>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -88,8 +89,8 @@ TEST_CASE("S4 a MESSAGE goes over TLS to a peer whose certificate names the URI'
     CHECK(out.received[0].request_uri == "sip:bob@tls.test");
 }
 
-TEST_CASE("S4 S6 Sofia-SIP's TLS connections give back their SSL objects when they close") {
-    // Sofia 1.12's tls_free() never frees a connection's SSL (src/sip/sofia_ssl_free.cpp): every
+TEST_CASE("S4 Sofia-SIP's TLS connections give back their SSL objects when they close") {
+    // Sofia 1.12's tls_free() never frees a connection's SSL (src/sip/sofia_tls.cpp): every
     // TLS connection in or out kept some 75 KiB for good. Ten gateways in turn each open a
     // connection to one peer and go; each connection has an SSL at both ends, so at least 20
     // must be freed (the peer also accepts the gateways' own certificate checks). That nothing
@@ -117,6 +118,74 @@ TEST_CASE("S4 S6 Sofia-SIP's TLS connections give back their SSL objects when th
         CHECK(received == gateways);
     }
     CHECK(xsgw::sip::detail::sofia_ssl_freed() - before >= 2 * gateways);
+}
+
+namespace {
+
+// Issue 5 part 7 over TLS: a gateway presenting sender_cert sends a MESSAGE From `from` to a
+// peer whose source check refuses everything (403) and counts its calls; the hop is TLS unless
+// transport says otherwise.
+struct Spoken {
+    int status = 0;
+    int checks = 0;
+};
+Spoken speak_for(const std::string& sender_cert, const std::string& from,
+                 const std::string& transport = "tls") {
+    EventLoop loop;
+    UserAgent sender(loop, tls_on(25079, sender_cert));
+    UserAgent receiver(loop, tls_on(25081, "tls.test"));
+    Spoken out;
+    receiver.set_message_handler(
+        [&](const IncomingMessage&, Reply& reply) { reply.respond(200, "OK"); });
+    receiver.set_source_check([&](const std::string&, const std::string&,
+                                  std::function<void(const UserAgent::SourceVerdict&)> done) {
+        ++out.checks;
+        done({403, "not a server of that domain", ""});
+    });
+    OutgoingMessage m = message_to("tls.test");
+    m.from = from;
+    std::optional<SendResult> result;
+    const int port = transport == "tls" ? 25082 : 25081;
+    (void)sender.send_message(m, {NextHop{"127.0.0.1", port, transport, "peer", "tls.test"}},
+                              [&](const SendResult& r) { result = r; });
+    REQUIRE(loop.run_until([&] { return result.has_value(); }, 40s));
+    out.status = result->status;
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("S4 from-domain over TLS: a verified client certificate that names the From domain "
+          "speaks for it") {
+    // The sender presents sip.test's certificate (from the CA the peer trusts): a From in
+    // sip.test is taken without the address check, case-insensitively.
+    const Spoken named = speak_for("sip.test", "sip:alice*xmpp.test@sip.test");
+    CHECK(named.status == 200);
+    CHECK(named.checks == 0);
+    CHECK(speak_for("sip.test", "sip:alice@SIP.Test").status == 200);
+}
+
+TEST_CASE("S4 from-domain over TLS: a certificate that names another domain, an untrusted one, or "
+          "none proves "
+          "nothing: the address check decides") {
+    const Spoken other = speak_for("sip.test", "sip:alice@other.test");
+    CHECK(other.status == 403);
+    CHECK(other.checks == 1);
+    // A subdomain is not the domain, and there are no wildcards (RFC 5922 §7.2).
+    const Spoken sub = speak_for("sip.test", "sip:alice@x.sip.test");
+    CHECK(sub.status == 403);
+    CHECK(sub.checks == 1);
+    // Self-signed: names untrusted.test, but the peer does not trust it.
+    const Spoken untrusted = speak_for("untrusted.test", "sip:alice@untrusted.test");
+    CHECK(untrusted.status == 403);
+    CHECK(untrusted.checks == 1);
+    // The same sender over TCP and UDP: no certificate at all.
+    for (const char* transport : {"tcp", "udp"}) {
+        CAPTURE(transport);
+        const Spoken plain = speak_for("sip.test", "sip:alice@sip.test", transport);
+        CHECK(plain.status == 403);
+        CHECK(plain.checks == 1);
+    }
 }
 
 TEST_CASE("S4 a peer certificate that does not name the URI's domain is refused") {
