@@ -144,6 +144,17 @@ std::optional<std::pair<std::string, unsigned>> address_text(const sockaddr* add
     return std::nullopt;
 }
 
+bool names_sip_domain(X509* cert, const std::string& domain) {
+    if (cert == nullptr) return false;
+    // X509_check_host alone would read the CN whenever there is no DNS entry (beside a URI one,
+    // say): RFC 5922 §7.1 lets it count only in a certificate without subjectAltName.
+    unsigned flags = X509_CHECK_FLAG_NO_WILDCARDS;
+    if (X509_get_ext_by_NID(cert, NID_subject_alt_name, -1) >= 0)
+        flags |= X509_CHECK_FLAG_NEVER_CHECK_SUBJECT;
+    return X509_check_host(cert, domain.data(), domain.size(), flags, nullptr) == 1 ||
+           uri_names(cert, domain);
+}
+
 std::uint64_t sofia_ssl_freed() {
     return freed_count;
 }
@@ -159,9 +170,7 @@ TlsPeerProof tls_peer_proves(const std::string& address, unsigned port, const st
     if (result != X509_V_OK) {
         proof.why =
             std::string("its certificate is not trusted: ") + X509_verify_cert_error_string(result);
-    } else if (X509_check_host(cert, domain.data(), domain.size(), X509_CHECK_FLAG_NO_WILDCARDS,
-                               nullptr) == 1 ||
-               uri_names(cert, domain)) {
+    } else if (names_sip_domain(cert, domain)) {
         proof.proves = true;
     } else {
         proof.why = "its certificate does not name " + domain;

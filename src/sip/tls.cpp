@@ -144,8 +144,7 @@ CertificateSummary check_tls_files(const core::SipConfig& config) {
         fail("tls_certificate", config.tls_certificate,
              fmt::format("expired on {}", summary.not_after));
     summary.names = names_of(cert.get());
-    summary.names_domain =
-        X509_check_host(cert.get(), config.domain.data(), config.domain.size(), 0, nullptr) == 1;
+    summary.names_domain = names_sip_domain(cert.get(), config.domain);
 
     Bio ca_file = open_file("tls_ca_file", config.tls_ca_file);
     while (Certificate ca{PEM_read_bio_X509(ca_file.get(), nullptr, nullptr, nullptr)})
@@ -218,11 +217,16 @@ bool is_ip(const std::string& text) {
 }
 
 // Why the peer's certificate, after a completed handshake, does not prove identity.
+// A domain's name is checked here, after the chain (RFC 5922 §7: names_sip_domain); an address
+// by OpenSSL during the handshake.
 TlsVerifier::Verdict verdict_of(SSL* ssl, const std::string& identity) {
     const long result = SSL_get_verify_result(ssl);
-    if (result == X509_V_OK) return std::nullopt;
-    if (result == X509_V_ERR_HOSTNAME_MISMATCH || result == X509_V_ERR_IP_ADDRESS_MISMATCH) {
-        Certificate cert(SSL_get1_peer_certificate(ssl));
+    Certificate cert(SSL_get1_peer_certificate(ssl));
+    const bool mismatch =
+        result == X509_V_ERR_IP_ADDRESS_MISMATCH ||
+        (result == X509_V_OK && !is_ip(identity) && !names_sip_domain(cert.get(), identity));
+    if (result == X509_V_OK && !mismatch) return std::nullopt;
+    if (mismatch) {
         const auto names = cert ? names_of(cert.get()) : std::vector<std::string>{};
         return fmt::format("its certificate names {}, not {}",
                            names.empty() ? "nothing" : fmt::format("{}", fmt::join(names, ", ")),
@@ -330,8 +334,7 @@ void TlsVerifier::step(const std::string& key) {
         if (is_ip(name)) {
             X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(p.ssl), name.c_str());
         } else {
-            SSL_set_tlsext_host_name(p.ssl, name.c_str());
-            SSL_set1_host(p.ssl, name.c_str());
+            SSL_set_tlsext_host_name(p.ssl, name.c_str()); // the name: verdict_of()
         }
     }
     const int r = SSL_connect(p.ssl);

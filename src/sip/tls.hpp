@@ -16,6 +16,7 @@
 #include <vector>
 
 struct sockaddr;
+struct x509_st;
 
 namespace xsgw::sip::detail {
 
@@ -26,6 +27,11 @@ std::uint64_t sofia_ssl_freed();
 /// A socket address as text (an IPv4-mapped IPv6 address as IPv4) and its port.
 std::optional<std::pair<std::string, unsigned>> address_text(const sockaddr* address);
 
+/// RFC 5922 §7: the certificate names the SIP domain in a subjectAltName DNS entry or a
+/// subjectAltName URI sip:domain (or sips:), compared whole and without case (no wildcards); the
+/// CN counts only in a certificate without subjectAltName.
+bool names_sip_domain(x509_st* cert, const std::string& domain);
+
 /// What the certificate of an incoming TLS connection says for a domain (issue 5 part 7).
 struct TlsPeerProof {
     bool presented = false; ///< the connection is TLS and its peer presented a certificate
@@ -33,10 +39,8 @@ struct TlsPeerProof {
     std::string why;        ///< presented but proves nothing: the reason
 };
 /// The certificate of the incoming TLS connection from address:port (the source a request
-/// shows), checked for domain: a subjectAltName DNS entry equal to it (no wildcards, RFC 5922
-/// §7.2) or the CN when there is none (RFC 6125, X509_check_host), or a subjectAltName URI
-/// sip:domain (RFC 5922 §7.1). Nothing presented when no TLS connection from there is open or
-/// its peer sent no certificate (src/sip/sofia_tls.cpp).
+/// shows): chained to tls_ca_file, in date, and names_sip_domain(domain). Nothing presented when no
+/// TLS connection from there is open or its peer sent no certificate (src/sip/sofia_tls.cpp).
 TlsPeerProof tls_peer_proves(const std::string& address, unsigned port, const std::string& domain);
 
 /// What the gateway's certificate says, for the start-up log line.

@@ -9,6 +9,9 @@
 #include <doctest/doctest.h>
 #include <filesystem>
 #include <functional>
+#include <memory>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <optional>
 #include <string>
 #include <vector>
@@ -145,7 +148,7 @@ Spoken speak_for(const std::string& sender_cert, const std::string& from,
     OutgoingMessage m = message_to("tls.test");
     m.from = from;
     std::optional<SendResult> result;
-    const int port = transport == "tls" ? 25082 : 25081;
+    const std::uint16_t port = transport == "tls" ? 25082 : 25081;
     (void)sender.send_message(m, {NextHop{"127.0.0.1", port, transport, "peer", "tls.test"}},
                               [&](const SendResult& r) { result = r; });
     REQUIRE(loop.run_until([&] { return result.has_value(); }, 40s));
@@ -186,6 +189,68 @@ TEST_CASE("S4 from-domain over TLS: a certificate that names another domain, an 
         CHECK(plain.status == 403);
         CHECK(plain.checks == 1);
     }
+}
+
+namespace {
+
+// A certificate (unsigned: only its names matter here) with the CN and subjectAltName given
+// (as openssl's config syntax, e.g. "DNS:a.test,URI:sip:a.test"; empty: none).
+std::unique_ptr<X509, decltype(&X509_free)> certificate(const char* cn, const char* san) {
+    std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), &X509_free);
+    REQUIRE(cert != nullptr);
+    if (cn[0] != '\0') {
+        X509_NAME* name = X509_get_subject_name(cert.get());
+        REQUIRE(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                           reinterpret_cast<const unsigned char*>(cn), -1, -1,
+                                           0) == 1);
+    }
+    if (san[0] != '\0') {
+        X509_EXTENSION* ext =
+            X509V3_EXT_conf_nid(nullptr, nullptr, NID_subject_alt_name, const_cast<char*>(san));
+        REQUIRE(ext != nullptr);
+        REQUIRE(X509_add_ext(cert.get(), ext, -1) == 1);
+        X509_EXTENSION_free(ext);
+    }
+    return cert;
+}
+
+} // namespace
+
+TEST_CASE("S4 RFC 5922 §7: which names of a certificate name a SIP domain") {
+    struct Row {
+        const char* cn;
+        const char* san;
+        const char* domain;
+        bool names;
+    };
+    const Row rows[] = {
+        {"", "DNS:sip.test", "sip.test", true},
+        {"", "DNS:sip.test", "SIP.Test", true},
+        {"", "DNS:sip.test", "x.sip.test", false},
+        {"", "DNS:sip.test", "test", false},
+        {"", "DNS:other.test,DNS:sip.test", "sip.test", true},
+        {"", "DNS:*.sip.test", "x.sip.test", false}, // no wildcards (§7.2)
+        {"", "DNS:*.sip.test", "sip.test", false},
+        {"", "URI:sip:sip.test", "sip.test", true}, // §7.1: a SIP URI without user part
+        {"", "URI:sips:sip.test", "sip.test", true},
+        {"", "URI:SIP:Sip.Test", "sip.test", true},
+        {"", "URI:sip:alice@sip.test", "sip.test", false},
+        {"", "URI:sip:sip.test;transport=tls", "sip.test", false},
+        {"", "URI:https://sip.test", "sip.test", false},
+        {"sip.test", "", "sip.test", true}, // no subjectAltName at all: the CN
+        {"sip.test", "", "other.test", false},
+        {"sip.test", "URI:sip:other.test", "sip.test", false}, // with one, never the CN
+        {"sip.test", "DNS:other.test", "sip.test", false},
+        {"", "", "sip.test", false},
+    };
+    for (const Row& row : rows) {
+        CAPTURE(row.cn);
+        CAPTURE(row.san);
+        CAPTURE(row.domain);
+        const auto cert = certificate(row.cn, row.san);
+        CHECK(xsgw::sip::detail::names_sip_domain(cert.get(), row.domain) == row.names);
+    }
+    CHECK_FALSE(xsgw::sip::detail::names_sip_domain(nullptr, "sip.test"));
 }
 
 TEST_CASE("S4 a peer certificate that does not name the URI's domain is refused") {
