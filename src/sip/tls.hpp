@@ -32,16 +32,25 @@ std::optional<std::pair<std::string, unsigned>> address_text(const sockaddr* add
 /// CN counts only in a certificate without subjectAltName.
 bool names_sip_domain(x509_st* cert, const std::string& domain);
 
+/// With true, Sofia-SIP's TLS contexts made from now on ask every TLS client for a certificate
+/// (none required) and note its connection once the handshake is done, for tls_peer_proves;
+/// for sip.verify_from_domain. Default false: Sofia's own settings.
+void ask_tls_clients_for_certificates(bool ask);
+/// True once Sofia-SIP made a TLS context through xsgw's hook (src/sip/sofia_tls.cpp).
+bool sofia_tls_hooked();
+
 /// What the certificate of an incoming TLS connection says for a domain (issue 5 part 7).
 struct TlsPeerProof {
-    bool presented = false; ///< the connection is TLS and its peer presented a certificate
-    bool proves = false;    ///< verified against tls_ca_file, and it names the domain
+    bool presented = false; ///< the source has a TLS connection whose peer gave a certificate
+    bool proves = false;    ///< verified, names the domain, and no other connection is there
     std::string why;        ///< presented but proves nothing: the reason
 };
-/// The certificate of the incoming TLS connection from address:port (the source a request
-/// shows): chained to tls_ca_file, in date, and names_sip_domain(domain). Nothing presented when no
-/// TLS connection from there is open or its peer sent no certificate (src/sip/sofia_tls.cpp).
-TlsPeerProof tls_peer_proves(const std::string& address, unsigned port, const std::string& domain);
+/// The certificate of the incoming TLS connection from source (a request's source address and
+/// port): chained to tls_ca_file and in date, names_sip_domain(domain), the handshake done, and
+/// no other TCP connection from that address and port (a request does not show which of them
+/// it came on). Nothing presented when no such TLS connection is open, or its peer sent no
+/// certificate.
+TlsPeerProof tls_peer_proves(const sockaddr* source, const std::string& domain);
 
 /// What the gateway's certificate says, for the start-up log line.
 struct CertificateSummary {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cmath>
+#include <cstring>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <netinet/in.h>
@@ -153,11 +154,12 @@ void append_hex(std::string& out, std::uint64_t value) {
 /// The address a request being handled came from, as text ("" when nua does not say):
 /// IPv4 (also when mapped into IPv6) or IPv6, without the port.
 // Where the request being handled came from: its source address and port, and whether over a
-// connection (TCP or TLS).
+// connection (TCP or TLS: the request does not tell which).
 struct Source {
     std::string address;
     unsigned port = 0;
     bool stream = false;
+    sockaddr_storage raw{};
 };
 
 Source current_peer(nua_t* nua) {
@@ -165,9 +167,13 @@ Source current_peer(nua_t* nua) {
     const su_addrinfo_t* ai = msg != nullptr ? msg_addrinfo(msg) : nullptr;
     if (ai == nullptr) return {};
     const auto text = detail::address_text(ai->ai_addr);
-    if (!text) return {};
-    return {text->first, text->second,
-            ai->ai_protocol == IPPROTO_TCP || ai->ai_socktype == SOCK_STREAM};
+    if (!text || ai->ai_addrlen > sizeof(sockaddr_storage)) return {};
+    Source source{text->first,
+                  text->second,
+                  ai->ai_protocol == IPPROTO_TCP || ai->ai_socktype == SOCK_STREAM,
+                  {}};
+    std::memcpy(&source.raw, ai->ai_addr, ai->ai_addrlen);
+    return source;
 }
 
 std::string current_source(nua_t* nua) {
@@ -300,6 +306,8 @@ UserAgent::UserAgent(core::EventLoop& loop, const core::SipConfig& config)
                          "Contact, and their NOTIFYs then come over TLS",
                          config_.listen);
     }
+    // Who may speak for a domain: a TLS client's certificate counts, so every one is asked.
+    detail::ask_tls_clients_for_certificates(tls && config_.verify_from_domain);
     nua_ = nua_create(
         loop_.root(), &nua_trampoline, this, NUTAG_URL(config_.listen.c_str()),
         TAG_IF(tls, NUTAG_SIPS_URL(config_.tls_listen.c_str())),
@@ -327,6 +335,10 @@ UserAgent::UserAgent(core::EventLoop& loop, const core::SipConfig& config)
         throw std::runtime_error(tls ? fmt::format("cannot listen for SIP on {} and {}",
                                                    config_.listen, config_.tls_listen)
                                      : fmt::format("cannot listen for SIP on {}", config_.listen));
+    if (tls && !detail::sofia_tls_hooked())
+        spdlog::warn("sip: Sofia-SIP's TLS did not go through xsgw's OpenSSL hooks (a static "
+                     "Sofia-SIP?): its TLS connections are never freed, and client certificates "
+                     "not asked for");
     if (tls)
         spdlog::info("sip: listening on {} and, TLS, on {}", config_.listen, config_.tls_listen);
     else
@@ -856,7 +868,7 @@ bool UserAgent::defer_for_source_check(nua_handle_s* nh, const void* raw, Method
         std::transform(domain.begin(), domain.end(), domain.begin(),
                        [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
         const detail::TlsPeerProof proof =
-            detail::tls_peer_proves(source_peer.address, source_peer.port, domain);
+            detail::tls_peer_proves(reinterpret_cast<const sockaddr*>(&source_peer.raw), domain);
         if (proof.proves) {
             spdlog::debug("sip: {} from {}: the TLS certificate of {}:{} names {}",
                           method_name(method), d->from, source_peer.address, source_peer.port,

@@ -5,15 +5,20 @@
 #include "src/sip/tls.hpp"
 #include "xsgw/sip/user_agent.hpp"
 
+#include <cerrno>
 #include <cstdlib>
 #include <doctest/doctest.h>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <optional>
 #include <string>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -125,6 +130,11 @@ TEST_CASE("S4 Sofia-SIP's TLS connections give back their SSL objects when they 
 
 namespace {
 
+xsgw::core::SipConfig checking_from_domain(xsgw::core::SipConfig c) {
+    c.verify_from_domain = true; // TLS clients are asked for a certificate only then
+    return c;
+}
+
 // Issue 5 part 7 over TLS: a gateway presenting sender_cert sends a MESSAGE From `from` to a
 // peer whose source check refuses everything (403) and counts its calls; the hop is TLS unless
 // transport says otherwise.
@@ -136,7 +146,7 @@ Spoken speak_for(const std::string& sender_cert, const std::string& from,
                  const std::string& transport = "tls") {
     EventLoop loop;
     UserAgent sender(loop, tls_on(25079, sender_cert));
-    UserAgent receiver(loop, tls_on(25081, "tls.test"));
+    UserAgent receiver(loop, checking_from_domain(tls_on(25081, "tls.test")));
     Spoken out;
     receiver.set_message_handler(
         [&](const IncomingMessage&, Reply& reply) { reply.respond(200, "OK"); });
@@ -216,6 +226,126 @@ std::unique_ptr<X509, decltype(&X509_free)> certificate(const char* cn, const ch
 
 } // namespace
 
+namespace {
+
+// A TCP socket bound to 127.0.0.1:local_port with SO_REUSEADDR (as an attacker could make two
+// connections from one port), connected (non-blocking) to 127.0.0.1:port.
+int connect_from(std::uint16_t local_port, std::uint16_t port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    const int one = 1;
+    REQUIRE(::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0);
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_port = htons(local_port);
+    local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) == 0);
+    sockaddr_in remote = local;
+    remote.sin_port = htons(port);
+    const int r = ::connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote);
+    REQUIRE((r == 0 || errno == EINPROGRESS));
+    return fd;
+}
+
+std::string raw_message(const char* transport, std::uint16_t local_port, int n) {
+    const std::string body = "hi";
+    return "MESSAGE sip:bob@tls.test SIP/2.0\r\n"
+           "Via: SIP/2.0/" +
+           std::string(transport) + " 127.0.0.1:" + std::to_string(local_port) +
+           ";branch=z9hG4bK-raw-" + std::to_string(n) +
+           "\r\n"
+           "Max-Forwards: 70\r\n"
+           "From: <sip:alice@sip.test>;tag=raw" +
+           std::to_string(n) +
+           "\r\n"
+           "To: <sip:bob@tls.test>\r\n"
+           "Call-ID: raw-" +
+           std::to_string(n) +
+           "@127.0.0.1\r\n"
+           "CSeq: 1 MESSAGE\r\n"
+           "Content-Type: text/plain\r\n"
+           "Content-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+// The status code of the first response read by `read` (which returns what it got, or -1).
+int status_of(EventLoop& loop, const std::function<ssize_t(char*, std::size_t)>& read) {
+    std::string got;
+    const bool answered = loop.run_until(
+        [&] {
+            char buffer[2048];
+            const ssize_t n = read(buffer, sizeof buffer);
+            if (n > 0) got.append(buffer, static_cast<std::size_t>(n));
+            return got.find("\r\n") != std::string::npos;
+        },
+        10s);
+    if (!answered || got.rfind("SIP/2.0 ", 0) != 0) return 0;
+    return std::atoi(got.c_str() + 8);
+}
+
+} // namespace
+
+TEST_CASE("S4 from-domain over TLS: a plain TCP request from the endpoint of a TLS connection "
+          "with a good certificate proves nothing") {
+    // The request shows only its source address and port. A client with sip.test's certificate
+    // (and key) holds a TLS connection from 127.0.0.1:25090 while a plain TCP connection from
+    // the same port (SO_REUSEADDR) sends From sip.test: the certificate must not count for it.
+    EventLoop loop;
+    UserAgent receiver(loop, checking_from_domain(tls_on(25081, "tls.test")));
+    int checks = 0;
+    receiver.set_message_handler(
+        [&](const IncomingMessage&, Reply& reply) { reply.respond(200, "OK"); });
+    receiver.set_source_check([&](const std::string&, const std::string&,
+                                  std::function<void(const UserAgent::SourceVerdict&)> done) {
+        ++checks;
+        done({403, "not a server of that domain", ""});
+    });
+    constexpr std::uint16_t local_port = 25090;
+
+    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                          &SSL_CTX_free);
+    REQUIRE(ctx != nullptr);
+    REQUIRE(SSL_CTX_use_certificate_file(ctx.get(), (certs() + "/sip.test.pem").c_str(),
+                                         SSL_FILETYPE_PEM) == 1);
+    REQUIRE(SSL_CTX_use_PrivateKey_file(ctx.get(), (certs() + "/sip.test.key").c_str(),
+                                        SSL_FILETYPE_PEM) == 1);
+    const int tls_fd = connect_from(local_port, 25082);
+    std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), &SSL_free);
+    REQUIRE(ssl != nullptr);
+    REQUIRE(SSL_set_fd(ssl.get(), tls_fd) == 1);
+    REQUIRE(loop.run_until([&] { return SSL_connect(ssl.get()) == 1; }, 10s));
+    auto tls_write = [&](const std::string& text) {
+        REQUIRE(loop.run_until(
+            [&] { return SSL_write(ssl.get(), text.data(), static_cast<int>(text.size())) > 0; },
+            5s));
+    };
+    auto tls_read = [&](char* buffer, std::size_t size) -> ssize_t {
+        return SSL_read(ssl.get(), buffer, static_cast<int>(size));
+    };
+
+    // Over the TLS connection itself the certificate speaks (the handshake is done).
+    tls_write(raw_message("TLS", local_port, 1));
+    CHECK(status_of(loop, tls_read) == 200);
+    CHECK(checks == 0);
+
+    // The same request over plain TCP from the same address and port: the address check.
+    const int tcp_fd = connect_from(local_port, 25081);
+    const std::string text = raw_message("TCP", local_port, 2);
+    REQUIRE(loop.run_until([&] { return ::send(tcp_fd, text.data(), text.size(), 0) > 0; }, 5s));
+    CHECK(status_of(loop, [&](char* buffer, std::size_t size) {
+              return ::recv(tcp_fd, buffer, size, 0);
+          }) == 403);
+    CHECK(checks == 1);
+
+    // And while that TCP connection is open, not over the TLS one either.
+    tls_write(raw_message("TLS", local_port, 3));
+    CHECK(status_of(loop, tls_read) == 403);
+    CHECK(checks == 2);
+    ::close(tcp_fd);
+    SSL_shutdown(ssl.get());
+    ::close(tls_fd);
+}
+
 TEST_CASE("S4 RFC 5922 §7: which names of a certificate name a SIP domain") {
     struct Row {
         const char* cn;
@@ -231,8 +361,8 @@ TEST_CASE("S4 RFC 5922 §7: which names of a certificate name a SIP domain") {
         {"", "DNS:other.test,DNS:sip.test", "sip.test", true},
         {"", "DNS:*.sip.test", "x.sip.test", false}, // no wildcards (§7.2)
         {"", "DNS:*.sip.test", "sip.test", false},
-        {"", "URI:sip:sip.test", "sip.test", true}, // §7.1: a SIP URI without user part
-        {"", "URI:sips:sip.test", "sip.test", true},
+        {"", "URI:sip:sip.test", "sip.test", true},   // §7.1: a SIP URI without user part
+        {"", "URI:sips:sip.test", "sip.test", false}, // the scheme sip only
         {"", "URI:SIP:Sip.Test", "sip.test", true},
         {"", "URI:sip:alice@sip.test", "sip.test", false},
         {"", "URI:sip:sip.test;transport=tls", "sip.test", false},
