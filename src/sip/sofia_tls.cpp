@@ -57,6 +57,7 @@
 #include <openssl/x509v3.h>
 #include <string_view>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -206,6 +207,9 @@ std::optional<int> sockets_of_family_connected_to(const sockaddr* peer) {
 
     const int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (fd < 0) return std::nullopt;
+    // The kernel answers at once; a bound all the same, the loop waits meanwhile.
+    const timeval limit{0, 200'000};
+    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
     std::optional<int> count;
     if (::send(fd, message.data(), message.size(), 0) == static_cast<ssize_t>(message.size())) {
         int found = 0;
@@ -213,9 +217,13 @@ std::optional<int> sockets_of_family_connected_to(const sockaddr* peer) {
         for (bool done = false; !done;) {
             const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
             if (n <= 0) break;
-            int left = static_cast<int>(n);
-            for (auto* h = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(h, left);
-                 h = NLMSG_NEXT(h, left)) {
+            const auto size = static_cast<std::size_t>(n);
+            for (std::size_t offset = 0; offset + sizeof(nlmsghdr) <= size;) {
+                const auto* h = reinterpret_cast<const nlmsghdr*>(buffer + offset);
+                if (h->nlmsg_len < sizeof(nlmsghdr) || h->nlmsg_len > size - offset) {
+                    done = true; // malformed: cannot tell
+                    break;
+                }
                 if (h->nlmsg_type == NLMSG_DONE) {
                     count = found;
                     done = true;
@@ -226,6 +234,7 @@ std::optional<int> sockets_of_family_connected_to(const sockaddr* peer) {
                     break;
                 }
                 ++found;
+                offset += NLMSG_ALIGN(h->nlmsg_len);
             }
         }
     }
