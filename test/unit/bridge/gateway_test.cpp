@@ -364,12 +364,16 @@ TEST_CASE("S5 starts_sip_work: messages, subscribes and calls to a contact, noth
         CHECK(xsgw::bridge::starts_sip_work(tag) == row.work);
     }
     // A Jingle session-initiate to a contact starts a call; other Jingle actions do not.
-    for (const auto& [action, type, to, work] :
-         {std::tuple{"session-initiate", "set", bob, true},
-          std::tuple{"session-initiate", "set", "sip.test", false},
-          std::tuple{"session-initiate", "get", bob, false},
-          std::tuple{"session-terminate", "set", bob, false},
-          std::tuple{"transport-info", "set", bob, false}}) {
+    for (const auto& row : {std::tuple{"session-initiate", "set", bob, true},
+                            std::tuple{"session-initiate", "set", "sip.test", false},
+                            std::tuple{"session-initiate", "get", bob, false},
+                            std::tuple{"session-terminate", "set", bob, false},
+                            std::tuple{"transport-info", "set", bob, false}}) {
+        // Named copies, not structured bindings: CAPTURE's lambda cannot take those in clang 14.
+        const char* action = std::get<0>(row);
+        const char* type = std::get<1>(row);
+        const auto& to = std::get<2>(row);
+        const bool work = std::get<3>(row);
         CAPTURE(action);
         CAPTURE(type);
         gloox::Tag tag("iq");
