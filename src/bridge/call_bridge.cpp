@@ -5,6 +5,7 @@
 #include "xsgw/bridge/stanza_jingle.hpp"
 #include "xsgw/xmpp/stanza.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <gloox/tag.h>
 #include <random>
@@ -138,6 +139,7 @@ translate::SdpOrigin CallBridge::origin_for(Call& call) {
 bool CallBridge::from_xmpp_iq(const gloox::Tag& iq) {
     const std::string& type = iq.findAttribute("type");
     if (type == "result" || type == "error") {
+        if (ping_answered(iq)) return true;
         const auto wait = iq_waits_.find(iq.findAttribute("id"));
         if (wait == iq_waits_.end()) return false;
         const auto it = calls_.find(wait->second);
@@ -366,9 +368,7 @@ void CallBridge::on_sip_answer(Key key, const std::string& sdp) {
     }
     if (accept.description.contents.empty())
         return end(call, "unsupported-applications", "the SIP side refused every content", -1, "");
-    call.timer->cancel();
-    call.state = Call::State::active;
-    ++stats_.answered;
+    set_active(call);
     spdlog::info("bridge: call from {} to {} (sid {}) answered", call.party, call.sip_uri,
                  call.sid);
     send_jingle(call, std::move(accept));
@@ -488,9 +488,58 @@ void CallBridge::accept_from_party(Call& call, const JingleIq& jingle) {
     }
     if (!agent_.answer(call.sip_call, sdp.value()))
         return end(call, "gone", "the SIP caller is gone", 0, "");
-    call.timer->cancel();
+    set_active(call);
+}
+
+void CallBridge::set_active(Call& call) {
     call.state = Call::State::active;
     ++stats_.answered;
+    call.timer->start(keepalive_interval_, [this, key = call.key] { keepalive(key); });
+}
+
+void CallBridge::keepalive(Key key) {
+    const auto it = calls_.find(key);
+    if (it == calls_.end() || it->second->state != Call::State::active) return;
+    Call& call = *it->second;
+    // One ping out per call: one that was never answered is forgotten (no answer says nothing).
+    for (auto wait = ping_waits_.begin(); wait != ping_waits_.end();)
+        wait = wait->second == key ? ping_waits_.erase(wait) : std::next(wait);
+    const std::string id = fmt::format("xsgw-ping-{}", ++next_iq_);
+    ping_waits_[id] = key;
+    JingleIq ping;
+    ping.action = JingleAction::session_info; // no payload: a ping (XEP-0166 §6.8)
+    ping.sid = call.sid;
+    link_.send(make_jingle_iq(call.contact, call.party, id, ping));
+    call.timer->start(keepalive_interval_, [this, key] { keepalive(key); });
+}
+
+bool CallBridge::ping_answered(const gloox::Tag& iq) {
+    const auto wait = ping_waits_.find(iq.findAttribute("id"));
+    if (wait == ping_waits_.end()) return false;
+    const auto it = calls_.find(wait->second);
+    // Only the party the ping went to answers it (an id is no secret).
+    if (it != calls_.end() && iq.findAttribute("from") != it->second->party) return false;
+    ping_waits_.erase(wait);
+    if (it == calls_.end() || iq.findAttribute("type") != "error") return true;
+    // Gone: the server answers for a client or account that is not there (RFC 6120 §8.5.3:
+    // service-unavailable, recipient-unavailable, item-not-found), the client for a session it
+    // does not know (item-not-found with unknown-session), a domain that does not exist. Any
+    // other error (feature-not-implemented from a client that does not take pings) is an answer.
+    std::string condition;
+    if (const gloox::Tag* error = iq.findChild("error"))
+        for (const gloox::Tag* child : error->children())
+            if (child->xmlns() == "urn:ietf:params:xml:ns:xmpp-stanzas" && child->name() != "text")
+                condition = child->name();
+    static constexpr std::string_view gone[] = {"service-unavailable", "recipient-unavailable",
+                                                "item-not-found", "remote-server-not-found",
+                                                "gone"};
+    if (std::find(std::begin(gone), std::end(gone), condition) == std::end(gone)) return true;
+    Call& call = *it->second;
+    spdlog::info("bridge: call {} <-> {} (sid {}): the XMPP party is gone ({} to a ping): "
+                 "ending it",
+                 call.party, call.sip_uri, call.sid, condition);
+    end(call, "", "", 480, "XMPP user gone");
+    return true;
 }
 
 bool CallBridge::from_xmpp_message(const gloox::Tag& message) {
@@ -724,6 +773,8 @@ void CallBridge::forget(Call& call) {
     if (!call.party.empty()) by_sid_.erase({call.party, call.sid});
     for (auto it = iq_waits_.begin(); it != iq_waits_.end();)
         it = it->second == call.key ? iq_waits_.erase(it) : std::next(it);
+    for (auto it = ping_waits_.begin(); it != ping_waits_.end();)
+        it = it->second == call.key ? ping_waits_.erase(it) : std::next(it);
     calls_.erase(call.key); // call is gone
 }
 

@@ -49,6 +49,12 @@ public:
     static constexpr std::chrono::milliseconds candidate_wait{3000};
     /// Once every content has a candidate, how long more are gathered before the offer goes.
     static constexpr std::chrono::milliseconds candidate_grace{200};
+    /// While a call is up, how often the XMPP party is asked whether it still has the session
+    /// (XEP-0166 §6.8: an empty session-info is a ping). An answer that says it is gone (its
+    /// client or account unavailable, the session unknown) ends the call on the SIP side: a
+    /// client that vanished (crash, lost network) no longer leaves a call up until the SIP side
+    /// hangs up. No answer, or another error, changes nothing.
+    static constexpr std::chrono::milliseconds keepalive_interval{60'000};
 
     /// config is the gateway's: calls.* are read as they are at each call (SIGHUP changes them).
     CallBridge(core::EventLoop& loop, const core::Config& config, xmpp::ComponentLink& link,
@@ -76,6 +82,10 @@ public:
     std::size_t count() const { return calls_.size(); }
     /// Changes how long candidates are waited for (tests).
     void set_candidate_wait(std::chrono::milliseconds wait) { candidate_wait_ = wait; }
+    /// Changes how often an answered call's XMPP party is pinged (tests).
+    void set_keepalive_interval(std::chrono::milliseconds interval) {
+        keepalive_interval_ = interval;
+    }
     const CallStats& stats() const { return stats_; }
 
 private:
@@ -94,6 +104,11 @@ private:
     void jmi_from_party(const gloox::Tag& message, const JingleMessage& jmi);
     void proceed(Call& call, const std::string& resource_jid);
     void accept_from_party(Call& call, const JingleIq& jingle);
+    /// The call is answered both ways: from now on its XMPP party is pinged.
+    void set_active(Call& call);
+    void keepalive(Key key);
+    /// The answer to a ping (true when the iq was one).
+    bool ping_answered(const gloox::Tag& iq);
     /// Sends an iq set with the jingle element to the XMPP party; its answer is matched.
     void send_jingle(Call& call, JingleIq jingle);
     void send_terminate(Call& call, const std::string& reason, const std::string& text);
@@ -114,6 +129,7 @@ private:
     dns::Resolver& resolver_;
     bool stopping_ = false;
     std::chrono::milliseconds candidate_wait_{candidate_wait};
+    std::chrono::milliseconds keepalive_interval_{keepalive_interval};
     CallStats stats_;
     Key next_key_ = 1;
     std::uint64_t sid_key_[2] = {0, 0};
@@ -121,6 +137,7 @@ private:
     std::unordered_map<Key, std::unique_ptr<Call>> calls_;
     std::map<std::pair<std::string, std::string>, Key> by_sid_; ///< (XMPP party, sid)
     std::unordered_map<std::string, Key> iq_waits_;             ///< our iq ids -> call
+    std::unordered_map<std::string, Key> ping_waits_;           ///< our pings' ids -> call
     std::uint64_t next_iq_ = 0;
     /// Lookups that answer after the bridge is gone find it expired.
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -382,6 +382,60 @@ TEST_CASE_FIXTURE(CallRig, "J-CALL only the party answers the gateway's Jingle r
     REQUIRE(loop.run_until([&] { return gateway.calls().count() == 0; }, 5s));
 }
 
+TEST_CASE_FIXTURE(CallRig, "J-CALL an answered call pings its XMPP party: answers keep it up, "
+                           "an answer that says the party is gone ends it with a BYE") {
+    gateway.calls().set_keepalive_interval(100ms);
+    server.write(session_initiate("s9", "i9"));
+    REQUIRE(loop.run_until([&] { return incoming.has_value(); }, 5s));
+    phone.answer(incoming_id, phone_answer);
+    REQUIRE(sent("session-accept"));
+    REQUIRE(loop.run_until([&] { return answered.has_value(); }, 5s));
+    // The n-th ping: an empty session-info to the party, with the session's sid.
+    auto ping = [&](int n) {
+        std::string id;
+        REQUIRE(loop.run_until(
+            [&] {
+                std::size_t at = 0;
+                int seen = 0;
+                while ((at = server.received.find("action='session-info'", at)) !=
+                       std::string::npos) {
+                    const std::size_t iq = server.received.rfind("<iq", at);
+                    const std::size_t close = server.received.find("</iq>", at);
+                    const std::string whole = server.received.substr(iq, close - iq);
+                    if (whole.find("<ringing") == std::string::npos && ++seen == n) {
+                        CHECK(whole.find("sid='s9'") != std::string::npos);
+                        CHECK(whole.find("to='alice@xmpp.test/r'") != std::string::npos);
+                        id = attribute_near(whole, "<iq", "id");
+                        return true;
+                    }
+                    ++at;
+                }
+                return false;
+            },
+            5s));
+        return id;
+    };
+    const std::string contact = bob;
+    auto reply = [&](const std::string& id, const std::string& from, const std::string& error) {
+        server.write("<iq type='" + std::string(error.empty() ? "result" : "error") + "' id='" +
+                     id + "' from='" + from + "' to='" + contact + "'>" +
+                     (error.empty()
+                          ? ""
+                          : "<error type='cancel'><" + error +
+                                " xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>") +
+                     "</iq>");
+    };
+    reply(ping(1), "alice@xmpp.test/r", "");                        // alive
+    reply(ping(2), "alice@xmpp.test/r", "feature-not-implemented"); // alive, no pings
+    reply(ping(3), "mallory@xmpp.test/x", "service-unavailable");   // not the party's answer
+    CHECK(gateway.calls().count() == 1);
+    CHECK_FALSE(ended.has_value());
+    reply(ping(4), "alice@xmpp.test/r", "service-unavailable"); // the server: she is gone
+    REQUIRE(loop.run_until([&] { return ended.has_value(); }, 5s));
+    CHECK(ended->bye);
+    CHECK(gateway.calls().count() == 0);
+}
+
 TEST_CASE_FIXTURE(CallRig, "J-CALL the XMPP server lost: every call ends on the SIP side, the "
                            "XMPP side hears once it is back; new INVITEs get 480 meanwhile") {
     server.write(session_initiate("ld1", "ild1"));
