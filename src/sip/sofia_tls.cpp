@@ -1,5 +1,5 @@
 // Defects of Sofia-SIP 1.12.11's TLS (tport_tls.c) that xsgw works around from outside the
-// library, by defining three OpenSSL functions itself: the dynamic linker binds Sofia's calls to
+// library, by defining six OpenSSL functions itself: the dynamic linker binds Sofia's calls to
 // these (the executable comes first in symbol lookup); every other caller (xsgw's own TLS check,
 // Sofia's STUN client) gets OpenSSL's functions unchanged. Each checks its caller: SSL_shutdown
 // acts only for tls_free(), the others only for libsofia-sip-ua. They are never inlined (the
@@ -38,6 +38,13 @@
 // 3. If SSL_new() fails (out of memory), tls_init_secondary() still runs tls_free(), which then
 // releases the master's SSL_CTX once more than it was taken (see 1): SSL_new here takes that
 // reference when it returns nothing to Sofia.
+//
+// 4. tls_post_connection_check() reads a peer certificate's subjectAltName with X509V3_EXT_get,
+// X509V3_EXT_d2i and the method's i2v, copies the names, and frees neither the decoded names nor
+// their text list: some 200 bytes per connection whose peer presents a certificate (every outgoing
+// one; every incoming one with verify_from_domain). X509V3_EXT_get here hands Sofia a copy of the
+// extension's method whose i2v notes the list it makes, X509V3_EXT_d2i notes what it decodes, and
+// the X509_free() Sofia calls at the end of that check frees both.
 #include "tls.hpp"
 
 #include <algorithm>
@@ -78,6 +85,9 @@ template <typename Function> Function openssl(const char* name) {
 using ShutdownFunction = int (*)(SSL*);
 using SetVerifyFunction = void (*)(SSL_CTX*, int, SSL_verify_cb);
 using NewFunction = SSL* (*)(SSL_CTX*);
+using ExtGetFunction = const X509V3_EXT_METHOD* (*)(X509_EXTENSION*);
+using ExtD2iFunction = void* (*)(X509_EXTENSION*);
+using X509FreeFunction = void (*)(X509*);
 
 bool in_sofia(const void* address, const char* function = nullptr) {
     Dl_info info{};
@@ -86,6 +96,47 @@ bool in_sofia(const void* address, const char* function = nullptr) {
         return false;
     return function == nullptr ||
            (info.dli_sname != nullptr && std::strcmp(info.dli_sname, function) == 0);
+}
+
+// 4: what Sofia's peer check decoded and listed, freed at its X509_free. Never destroyed (as
+// below). A copy of each extension method Sofia asked for, whose i2v notes its list.
+struct Decoded {
+    void* value;
+    const X509V3_EXT_METHOD* method;
+};
+auto& decoded = *new std::vector<Decoded>;
+auto& listed = *new std::vector<STACK_OF(CONF_VALUE)*>;
+auto& method_copies = *new std::map<const X509V3_EXT_METHOD*, X509V3_EXT_METHOD>;
+auto& originals = *new std::map<const X509V3_EXT_METHOD*, const X509V3_EXT_METHOD*>;
+
+STACK_OF(CONF_VALUE) *
+    noting_i2v(const X509V3_EXT_METHOD* copy, void* value, STACK_OF(CONF_VALUE) * list) {
+    const auto original = originals.find(copy);
+    if (original == originals.end() || original->second->i2v == nullptr) return list;
+    STACK_OF(CONF_VALUE)* made = original->second->i2v(original->second, value, list);
+    if (made != nullptr && made != list) {
+        try {
+            listed.push_back(made);
+        } catch (...) { // out of memory: that one stays allocated, as before
+        }
+    }
+    return made;
+}
+
+std::uint64_t names_freed = 0;
+
+void free_decoded() {
+    names_freed += decoded.size();
+    for (const Decoded& d : decoded) {
+        if (d.method->it != nullptr)
+            ASN1_item_free(static_cast<ASN1_VALUE*>(d.value), ASN1_ITEM_ptr(d.method->it));
+        else if (d.method->ext_free != nullptr)
+            d.method->ext_free(d.value);
+    }
+    decoded.clear();
+    for (STACK_OF(CONF_VALUE) * list : listed)
+        sk_CONF_VALUE_pop_free(list, X509V3_conf_free);
+    listed.clear();
 }
 
 // Incoming connections Sofia serves over TLS whose handshake is done, by the peer's address and
@@ -308,6 +359,14 @@ std::uint64_t sofia_ssl_freed() {
     return freed_count;
 }
 
+std::uint64_t sofia_peer_names_freed() {
+    return names_freed;
+}
+
+std::size_t sofia_peer_names_pending() {
+    return decoded.size() + listed.size();
+}
+
 void ask_tls_clients_for_certificates(bool ask) {
     ask_certificates = ask;
 }
@@ -397,4 +456,50 @@ extern "C" __attribute__((visibility("default"), noinline)) SSL* SSL_new(SSL_CTX
     SSL* ssl = make(context);
     if (ssl == nullptr && context != nullptr && in_sofia(caller)) SSL_CTX_up_ref(context);
     return ssl;
+}
+
+extern "C" __attribute__((visibility("default"), noinline)) const X509V3_EXT_METHOD*
+X509V3_EXT_get(X509_EXTENSION* extension) {
+    static const auto get = openssl<xsgw::sip::detail::ExtGetFunction>("X509V3_EXT_get");
+    const void* caller = __builtin_return_address(0);
+    const X509V3_EXT_METHOD* method = get(extension);
+    if (method == nullptr || method->i2v == nullptr || !in_sofia(caller)) return method;
+    try {
+        auto& copies = xsgw::sip::detail::method_copies;
+        auto it = copies.find(method);
+        if (it == copies.end()) {
+            X509V3_EXT_METHOD copy = *method;
+            copy.i2v = reinterpret_cast<X509V3_EXT_I2V>(&xsgw::sip::detail::noting_i2v);
+            it = copies.emplace(method, copy).first;
+            xsgw::sip::detail::originals.emplace(&it->second, method);
+        }
+        return &it->second;
+    } catch (...) { // out of memory: Sofia's list stays allocated, as before
+        return method;
+    }
+}
+
+extern "C" __attribute__((visibility("default"), noinline)) void*
+X509V3_EXT_d2i(X509_EXTENSION* extension) {
+    static const auto d2i = openssl<xsgw::sip::detail::ExtD2iFunction>("X509V3_EXT_d2i");
+    static const auto get = openssl<xsgw::sip::detail::ExtGetFunction>("X509V3_EXT_get");
+    const void* caller = __builtin_return_address(0);
+    void* value = d2i(extension);
+    if (value == nullptr || !in_sofia(caller)) return value;
+    if (const X509V3_EXT_METHOD* method = get(extension)) {
+        try {
+            xsgw::sip::detail::decoded.push_back({value, method});
+        } catch (...) { // out of memory: that one stays allocated, as before
+        }
+    }
+    return value;
+}
+
+extern "C" __attribute__((visibility("default"), noinline)) void X509_free(X509* cert) {
+    static const auto free_cert = openssl<xsgw::sip::detail::X509FreeFunction>("X509_free");
+    const void* caller = __builtin_return_address(0);
+    if ((!xsgw::sip::detail::decoded.empty() || !xsgw::sip::detail::listed.empty()) &&
+        in_sofia(caller))
+        xsgw::sip::detail::free_decoded();
+    free_cert(cert);
 }

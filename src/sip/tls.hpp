@@ -23,6 +23,10 @@ namespace xsgw::sip::detail {
 /// SSL objects of Sofia-SIP's TLS connections freed by xsgw (src/sip/sofia_tls.cpp: Sofia
 /// 1.12's tls_free() never frees them itself).
 std::uint64_t sofia_ssl_freed();
+/// Peer certificates' subjectAltName extensions that Sofia-SIP's peer check decoded and xsgw freed
+/// (src/sip/sofia_tls.cpp, 4), and those decoded and not freed yet (0 between checks).
+std::uint64_t sofia_peer_names_freed();
+std::size_t sofia_peer_names_pending();
 
 /// A socket address as text (an IPv4-mapped IPv6 address as IPv4) and its port.
 std::optional<std::pair<std::string, unsigned>> address_text(const sockaddr* address);

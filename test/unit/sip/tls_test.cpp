@@ -98,14 +98,15 @@ TEST_CASE("S4 a MESSAGE goes over TLS to a peer whose certificate names the URI'
 }
 
 TEST_CASE("S4 Sofia-SIP's TLS connections give back their SSL objects when they close") {
-    // Sofia 1.12's tls_free() never frees a connection's SSL (src/sip/sofia_tls.cpp): every
-    // TLS connection in or out kept some 75 KiB for good. Ten gateways in turn each open a
-    // connection to one peer and go; each connection has an SSL at both ends, so at least 20
-    // must be freed (the peer also accepts the gateways' own certificate checks). That nothing
-    // else stays allocated is LeakSanitizer's part: scripts/test runs these S4 cases again with
-    // the full unwinder and no suppression but tls_connect's.
+    // Sofia 1.12's tls_free() never frees a connection's SSL (some 75 KiB), nor its peer check the
+    // names it decodes (src/sip/sofia_tls.cpp frees both). Ten gateways in turn each open a
+    // connection to one peer and go; each connection has an SSL at both ends, so at least 20 must
+    // be freed (the peer also accepts the gateways' own certificate checks). That nothing else
+    // stays allocated is LeakSanitizer's part: unit-tls-leaks (test/meson.build) runs these S4
+    // cases with the full unwinder and no suppression.
     constexpr int gateways = 10;
     const std::uint64_t before = xsgw::sip::detail::sofia_ssl_freed();
+    const std::uint64_t names_before = xsgw::sip::detail::sofia_peer_names_freed();
     {
         EventLoop loop;
         UserAgent receiver(loop, tls_on(25081, "tls.test"));
@@ -126,6 +127,10 @@ TEST_CASE("S4 Sofia-SIP's TLS connections give back their SSL objects when they 
         CHECK(received == gateways);
     }
     CHECK(xsgw::sip::detail::sofia_ssl_freed() - before >= 2 * gateways);
+    // Each gateway's Sofia read the peer's subjectAltName (the peer check of its outgoing
+    // connection): decoded, copied, and freed once the check was over.
+    CHECK(xsgw::sip::detail::sofia_peer_names_freed() - names_before >= gateways);
+    CHECK(xsgw::sip::detail::sofia_peer_names_pending() == 0);
 }
 
 namespace {
