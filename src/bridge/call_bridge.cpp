@@ -40,6 +40,7 @@ struct CallBridge::Call {
     std::uint64_t sdp_session = 0;
     std::uint64_t sdp_version = 0;
     std::unique_ptr<core::Timer> timer;
+    std::string ping; ///< the id of the ping out, if any (active calls)
 };
 
 namespace {
@@ -502,14 +503,13 @@ void CallBridge::keepalive(Key key) {
     if (it == calls_.end() || it->second->state != Call::State::active) return;
     Call& call = *it->second;
     // One ping out per call: one that was never answered is forgotten (no answer says nothing).
-    for (auto wait = ping_waits_.begin(); wait != ping_waits_.end();)
-        wait = wait->second == key ? ping_waits_.erase(wait) : std::next(wait);
-    const std::string id = fmt::format("xsgw-ping-{}", ++next_iq_);
-    ping_waits_[id] = key;
+    ping_waits_.erase(call.ping);
+    call.ping = fmt::format("xsgw-ping-{}", ++next_iq_);
+    ping_waits_[call.ping] = key;
     JingleIq ping;
     ping.action = JingleAction::session_info; // no payload: a ping (XEP-0166 §6.8)
     ping.sid = call.sid;
-    link_.send(make_jingle_iq(call.contact, call.party, id, ping));
+    link_.send(make_jingle_iq(call.contact, call.party, call.ping, ping));
     call.timer->start(keepalive_interval_, [this, key] { keepalive(key); });
 }
 
@@ -773,8 +773,7 @@ void CallBridge::forget(Call& call) {
     if (!call.party.empty()) by_sid_.erase({call.party, call.sid});
     for (auto it = iq_waits_.begin(); it != iq_waits_.end();)
         it = it->second == call.key ? iq_waits_.erase(it) : std::next(it);
-    for (auto it = ping_waits_.begin(); it != ping_waits_.end();)
-        it = it->second == call.key ? ping_waits_.erase(it) : std::next(it);
+    ping_waits_.erase(call.ping);
     calls_.erase(call.key); // call is gone
 }
 

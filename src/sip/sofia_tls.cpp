@@ -49,7 +49,6 @@
 
 #include <algorithm>
 #include <arpa/inet.h>
-#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
@@ -62,6 +61,7 @@
 #include <openssl/bio.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sofia-sip/su_string.h>
 #include <string_view>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -182,13 +182,6 @@ void note_handshake(const SSL* ssl, int where, int /*ret*/) noexcept {
     }
 }
 
-bool equal_nocase(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
-
 // RFC 5922 §7.1: a subjectAltName URI with the scheme sip and no user part names the domain.
 bool uri_names(X509* cert, const std::string& domain) {
     auto* names =
@@ -201,7 +194,9 @@ bool uri_names(X509* cert, const std::string& domain) {
         const ASN1_IA5STRING* text = name->d.uniformResourceIdentifier;
         const std::string_view uri(reinterpret_cast<const char*>(ASN1_STRING_get0_data(text)),
                                    static_cast<std::size_t>(ASN1_STRING_length(text)));
-        found = equal_nocase(uri, "sip:" + domain);
+        const std::string expected = "sip:" + domain;
+        found = uri.size() == expected.size() &&
+                su_casenmatch(uri.data(), expected.data(), expected.size());
     }
     GENERAL_NAMES_free(names);
     return found;

@@ -851,36 +851,35 @@ const char* UserAgent::method_name(Method method) {
 
 bool UserAgent::defer_for_source_check(nua_handle_s* nh, const void* raw, Method method) {
     const auto* sip = static_cast<const sip_t*>(raw);
-    auto d = std::make_unique<Deferred>();
-    d->nh = nh;
-    d->method = method;
-    const Source source_peer = current_peer(nua_);
-    d->source = source_peer.address;
+    const Source source = current_peer(nua_);
+    std::string from;
     if (sip != nullptr && sip->sip_from != nullptr) {
         detail::Home home;
-        d->from = home.url(sip->sip_from->a_url);
+        from = home.url(sip->sip_from->a_url);
     }
     // Issue 5 part 7: over TLS, a verified client certificate that names the From domain
-    // speaks for it; anything else goes on to the check of the source address.
-    if (source_peer.stream && sip != nullptr && sip->sip_from != nullptr &&
+    // speaks for it (the names compare without case); anything else goes on to the check of
+    // the source address.
+    if (source.stream && sip != nullptr && sip->sip_from != nullptr &&
         sip->sip_from->a_url->url_host != nullptr) {
-        std::string domain = sip->sip_from->a_url->url_host;
-        std::transform(domain.begin(), domain.end(), domain.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        const std::string domain = sip->sip_from->a_url->url_host;
         const detail::TlsPeerProof proof =
-            detail::tls_peer_proves(reinterpret_cast<const sockaddr*>(&source_peer.raw), domain);
+            detail::tls_peer_proves(reinterpret_cast<const sockaddr*>(&source.raw), domain);
         if (proof.proves) {
             spdlog::debug("sip: {} from {}: the TLS certificate of {}:{} names {}",
-                          method_name(method), d->from, source_peer.address, source_peer.port,
-                          domain);
+                          method_name(method), from, source.address, source.port, domain);
             return false;
         }
         if (proof.presented)
             spdlog::info("sip: {} from {}: the TLS certificate of {}:{} does not speak for {} "
                          "({}); checking the address",
-                         method_name(method), d->from, source_peer.address, source_peer.port,
-                         domain, proof.why);
+                         method_name(method), from, source.address, source.port, domain, proof.why);
     }
+    auto d = std::make_unique<Deferred>();
+    d->nh = nh;
+    d->method = method;
+    d->source = source.address;
+    d->from = from;
     if (nua_save_event(nua_, d->saved) == 0) {
         spdlog::error("sip: cannot keep a request for its source check: taken unchecked");
         return false;
@@ -888,10 +887,8 @@ bool UserAgent::defer_for_source_check(nua_handle_s* nh, const void* raw, Method
     const std::uint64_t id = ++next_deferred_;
     d->id = id;
     if (method == Method::invite) nua_handle_bind(nh, d.get());
-    const std::string from = d->from;
-    const std::string source = d->source;
     deferred_.emplace(id, std::move(d));
-    source_check_(from, source,
+    source_check_(from, source.address,
                   [this, id, alive = std::weak_ptr<char>(alive_)](const SourceVerdict& verdict) {
                       if (alive.expired()) return;
                       resume_deferred(id, verdict);

@@ -135,6 +135,15 @@ TEST_CASE("S4 Sofia-SIP's TLS connections give back their SSL objects when they 
 
 namespace {
 
+// The address check of issue 5 part 7, standing in: every source refused (403), counted.
+void refuse_every_source(UserAgent& receiver, int& checks) {
+    receiver.set_source_check([&checks](const std::string&, const std::string&,
+                                        std::function<void(const UserAgent::SourceVerdict&)> done) {
+        ++checks;
+        done({403, "not a server of that domain", ""});
+    });
+}
+
 xsgw::core::SipConfig checking_from_domain(xsgw::core::SipConfig c) {
     c.verify_from_domain = true; // TLS clients are asked for a certificate only then
     return c;
@@ -155,11 +164,7 @@ Spoken speak_for(const std::string& sender_cert, const std::string& from,
     Spoken out;
     receiver.set_message_handler(
         [&](const IncomingMessage&, Reply& reply) { reply.respond(200, "OK"); });
-    receiver.set_source_check([&](const std::string&, const std::string&,
-                                  std::function<void(const UserAgent::SourceVerdict&)> done) {
-        ++out.checks;
-        done({403, "not a server of that domain", ""});
-    });
+    refuse_every_source(receiver, out.checks);
     OutgoingMessage m = message_to("tls.test");
     m.from = from;
     std::optional<SendResult> result;
@@ -300,11 +305,7 @@ TEST_CASE("S4 from-domain over TLS: a plain TCP request from the endpoint of a T
     int checks = 0;
     receiver.set_message_handler(
         [&](const IncomingMessage&, Reply& reply) { reply.respond(200, "OK"); });
-    receiver.set_source_check([&](const std::string&, const std::string&,
-                                  std::function<void(const UserAgent::SourceVerdict&)> done) {
-        ++checks;
-        done({403, "not a server of that domain", ""});
-    });
+    refuse_every_source(receiver, checks);
     constexpr std::uint16_t local_port = 25090;
 
     std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
