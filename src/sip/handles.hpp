@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 #include <memory>
+#include <sofia-sip/nta.h>
 #include <sofia-sip/nua.h>
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_header.h>
@@ -17,7 +18,7 @@
 namespace xsgw::sip {
 
 struct UserAgent::Magic {
-    enum class Kind { message, subscriber, watcher, publisher, idle, call, deferred_invite };
+    enum class Kind { message, watcher, publisher, idle, call, deferred_invite };
     explicit Magic(Kind k) : kind(k) {}
     Kind kind;
 };
@@ -30,19 +31,37 @@ struct UserAgent::Attempt : Magic {
     std::string proxy;      ///< the next hop nh is set to
 };
 
-struct UserAgent::Subscriber : Magic {
-    Subscriber() : Magic(Kind::subscriber) {}
+// One subscription of ours: its dialog kept here, its requests sent through nta (not nua).
+struct UserAgent::Subscriber {
+    using Clock = std::chrono::steady_clock;
+    UserAgent* owner = nullptr;
     SubscriptionId id = 0;
     OutgoingSubscribe request;
-    std::vector<NextHop> hops;
+    std::vector<NextHop> hops; ///< until the first answer (D5); then only proxy counts
     std::size_t next_hop = 0;
     SubscriberCallbacks callbacks;
-    nua_handle_t* nh = nullptr;
-    bool answered = false;                ///< a 2xx or a NOTIFY came: no more fail-over
-    bool ending = false;                  ///< unsubscribe sent: only its answer is awaited
-    bool notified = false;                ///< a NOTIFY came
-    std::unique_ptr<core::Timer> timer_n; ///< waits for the first NOTIFY
-    std::string refusal;                  ///< why the last TLS hop was skipped (S4)
+    std::string refusal; ///< why the last TLS hop was skipped (S4)
+    // The dialog (RFC 6665 §4.1, RFC 3261 §12); no remote tag: none yet.
+    std::string call_id;
+    std::string local_tag;
+    std::string remote_tag;
+    std::string target; ///< the remote target (the notifier's Contact); empty: the request URI
+    std::string route;  ///< the route set as a Route header value; empty: none
+    std::string proxy;  ///< the next hop every request of the dialog goes to
+    std::string transport;
+    std::uint32_t cseq = 0;         ///< of our last request
+    std::uint32_t remote_cseq = 0;  ///< of the notifier's last NOTIFY
+    std::uint32_t expires = 0;      ///< asked for (a 423's Min-Expires raises it)
+    nta_outgoing_s* orq = nullptr;  ///< our request in flight
+    Clock::time_point refresh_at{}; ///< next SUBSCRIBE (refresh, or a new dialog); zero: none
+    Clock::time_point notify_by{};  ///< Timer N: a NOTIFY must come by then; zero: none
+    Clock::time_point due{};        ///< the earlier of the two: its place in the timer queue
+    bool answered = false;          ///< a 2xx or a NOTIFY came: no more fail-over
+    bool notified = false;          ///< a NOTIFY came in this dialog
+    bool ending = false;            ///< unsubscribe asked: only the end is awaited
+    bool unsubscribed = false;      ///< the SUBSCRIBE Expires: 0 is sent
+    bool raised = false;            ///< a 423 raised expires once already
+    std::uint8_t retries = 0;       ///< 5xx with a short Retry-After in a row
 };
 
 struct UserAgent::Watcher : Magic {

@@ -2,6 +2,7 @@
 
 #include "handles.hpp"
 #include "incoming.hpp"
+#include "sofia_nta.hpp"
 #include "tls.hpp"
 #include "xsgw_build.hpp"
 
@@ -18,9 +19,12 @@
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_tag.h>
 #include <sofia-sip/su_alloc.h>
+#include <sofia-sip/su_string.h>
 #include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url.h>
+#include <sofia-sip/url_tag.h>
 #include <spdlog/spdlog.h>
 #include <stdexcept>
 #include <string_view>
@@ -29,6 +33,12 @@
 namespace xsgw::sip {
 
 namespace {
+
+// The leg our subscriptions' requests go out through: no request is ever meant for it (its URI is
+// no address of ours), and none that nta gives it is taken.
+int refuse_on_own_leg(nta_leg_magic_t*, nta_leg_t*, nta_incoming_t*, const sip_t*) {
+    return 481;
+}
 
 void nua_trampoline(nua_event_t event, int status, char const* phrase, nua_t* /*nua*/,
                     nua_magic_t* magic, nua_handle_t* nh, nua_hmagic_t* hmagic, sip_t const* sip,
@@ -335,6 +345,36 @@ UserAgent::UserAgent(core::EventLoop& loop, const core::SipConfig& config)
         throw std::runtime_error(tls ? fmt::format("cannot listen for SIP on {} and {}",
                                                    config_.listen, config_.tls_listen)
                                      : fmt::format("cannot listen for SIP on {}", config_.listen));
+    // Issue 4: our subscriptions' dialogs on nua's nta agent (src/sip/sofia_nta.cpp).
+    default_leg_ = detail::take_default_leg();
+    if (default_leg_ == nullptr)
+        throw std::runtime_error("Sofia-SIP's nta_leg_tcreate did not go through xsgw's hook (a "
+                                 "static Sofia-SIP?): subscriptions cannot work");
+    default_leg_->claim = [this](nta_incoming_s* irq, const sip_t* sip) {
+        return on_stray_request(irq, sip);
+    };
+    leg_ = nta_leg_tcreate(default_leg_->agent, &refuse_on_own_leg, nullptr, NTATAG_NO_DIALOG(1),
+                           URLTAG_URL("sip:xsgw-subscriber.invalid"), TAG_END());
+    user_agent_ = agent;
+    for (const sip_via_t* via = nta_agent_via(default_leg_->agent); via != nullptr;
+         via = via->v_next) {
+        if (via->v_protocol == nullptr || via->v_host == nullptr) continue;
+        const std::string_view protocol = via->v_protocol;
+        const std::string host =
+            std::string_view(via->v_host).find(':') != std::string::npos && via->v_host[0] != '['
+                ? fmt::format("[{}]", via->v_host)
+                : std::string(via->v_host);
+        const std::string port = via->v_port != nullptr ? via->v_port : "5060";
+        if (su_casenmatch(protocol.data(), "SIP/2.0/UDP", 11) && contact_udp_.empty())
+            contact_udp_ = fmt::format("<sip:{}:{}>", host, port);
+        else if (su_casenmatch(protocol.data(), "SIP/2.0/TCP", 11) && contact_tcp_.empty())
+            contact_tcp_ = fmt::format("<sip:{}:{};transport=tcp>", host, port);
+        else if (su_casenmatch(protocol.data(), "SIP/2.0/TLS", 11) && contact_tls_.empty())
+            contact_tls_ = fmt::format("<sip:{}:{};transport=tls>", host, port);
+    }
+    if (contact_udp_.empty()) contact_udp_ = contact_tcp_;
+    spdlog::debug("sip: subscriptions' Contact {} / {} / {}", contact_udp_, contact_tcp_,
+                  contact_tls_);
     if (tls && !detail::sofia_tls_hooked())
         spdlog::warn("sip: Sofia-SIP's TLS did not go through xsgw's OpenSSL hooks (a static "
                      "Sofia-SIP?): its TLS connections are never freed, and client certificates "
@@ -353,7 +393,11 @@ UserAgent::~UserAgent() {
         answer_deferred(deferred_.begin()->first, 503, "Gateway shutting down", "10");
     while (!held_.empty())
         answer_held(held_.begin()->first, 503, "Gateway shutting down", {"", "10"});
+    drop_subscribers();
+    if (leg_ != nullptr) nta_leg_destroy(leg_);
+    leg_ = nullptr;
     if (nua_ != nullptr) nua_destroy(nua_);
+    if (default_leg_ != nullptr) detail::release_default_leg(default_leg_);
     if (const auto freed = detail::sofia_ssl_freed(); freed > 0)
         spdlog::debug("sip: {} TLS connections' SSL objects freed for Sofia-SIP", freed);
     // MESSAGEs still in flight when the stack went: nua never reports them.
@@ -384,6 +428,11 @@ ShutdownReport UserAgent::shutdown(std::chrono::milliseconds deadline) {
     // So first one by one, a window at a time; nua gets the last quarter for what is left.
     end_one_by_one(start + deadline * 3 / 4, report);
     report.subscriptions_left = subscribers_.size();
+    // The stack would not end ours (they are not nua's): they expire. Its agent goes when its
+    // shutdown ends, and our leg with the requests in flight before it.
+    drop_subscribers();
+    if (leg_ != nullptr) nta_leg_destroy(leg_);
+    leg_ = nullptr;
     report.watchers_left = watchers_.size();
     report.publications_left = publishers_.size();
     const auto paced = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
@@ -750,18 +799,10 @@ void UserAgent::on_event(int event, int status, const char* phrase, nua_handle_s
     case nua_i_message:
         on_incoming_message(nh, sip);
         break;
-    case nua_r_subscribe:
-    case nua_r_unsubscribe:
-        if (is(Magic::Kind::subscriber))
-            on_subscribe_response(*static_cast<Subscriber*>(magic), event == nua_r_unsubscribe,
-                                  status, phrase, sip, tags);
-        break;
     case nua_i_notify:
-        if (is(Magic::Kind::subscriber)) {
-            on_notify(*static_cast<Subscriber*>(magic), status, sip, tags);
-        } else if (magic == nullptr && nh != nullptr) {
-            nua_handle_destroy(nh); // a NOTIFY for nothing of ours: nua answered it 481
-        }
+        // A NOTIFY for nothing of ours (our subscriptions' go to subscriber.cpp): nua
+        // answered it 481.
+        if (magic == nullptr && nh != nullptr) nua_handle_destroy(nh);
         break;
     case nua_i_subscribe:
         if (magic == nullptr && status < 200) {

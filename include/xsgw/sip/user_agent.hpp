@@ -12,6 +12,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -20,11 +22,17 @@
 struct nua_s;
 struct nua_handle_s;
 struct nua_saved_event;
+struct nta_leg_s;
+struct nta_incoming_s;
+struct nta_outgoing_s;
+struct nta_outgoing_magic_s;
+struct sip_s;
 
 namespace xsgw::sip {
 
 namespace detail {
 class TlsVerifier;
+struct DefaultLeg;
 } // namespace detail
 
 /// A numeric next hop: the UA never asks a resolver of its own.
@@ -474,11 +482,25 @@ private:
     struct Call;       // one call, ours or a peer's
 
     bool start_subscriber(Subscriber& s);
-    void on_subscribe_response(Subscriber& s, bool unsubscribe, int status, const char* phrase,
-                               const void* sip, const void* tags);
-    void on_notify(Subscriber& s, int status, const void* sip, const void* tags);
+    bool send_subscribe(Subscriber& s, std::uint32_t expires);
+    void on_subscribe_answer(Subscriber& s, int status, const char* phrase, const void* sip);
+    /// nta's response callback of our SUBSCRIBEs (the magic is the Subscriber).
+    static int subscribe_answered(nta_outgoing_magic_s* magic, nta_outgoing_s* orq,
+                                  const sip_s* sip);
+    /// A NOTIFY of one of our dialogs (the default leg's claim): the status to answer, or -1
+    /// when it is not ours (nua answers it).
+    int on_stray_request(nta_incoming_s* irq, const void* sip);
+    int on_notify(Subscriber& s, const void* sip);
+    void refresh_in(Subscriber& s, std::chrono::seconds granted);
+    void new_dialog(Subscriber& s, std::chrono::seconds after);
+    void schedule(Subscriber& s);
+    void on_subscriber_timer();
+    /// Forgets a subscription without a word to anyone (its request in flight is dropped).
+    void forget_subscriber(Subscriber& s);
     void end_subscriber(Subscriber& s, int status, const std::string& phrase,
                         const std::string& reason, std::optional<std::chrono::seconds> retry);
+    void drop_subscribers();
+    const std::string& contact_for(const std::string& transport) const;
     /// saved: the request's saved event when it was deferred (answered with it), else null.
     void on_incoming_subscribe(nua_handle_s* nh, Watcher* watcher, int status, const void* sip,
                                const void* tags, nua_saved_event** saved = nullptr);
@@ -576,6 +598,17 @@ private:
     std::unordered_map<std::string, std::list<IdleHandle>::iterator> idle_by_key_;
     std::uint64_t next_id_ = 1;
     std::unordered_map<SubscriptionId, std::unique_ptr<Subscriber>> subscribers_;
+    /// Our subscriptions' dialogs live on nta beside nua (src/sip/sofia_nta.cpp): the default
+    /// leg that shows us their NOTIFYs, a leg of ours to send their SUBSCRIBEs through, our
+    /// Contact per transport, and when each subscription's next timer is due.
+    detail::DefaultLeg* default_leg_ = nullptr;
+    nta_leg_s* leg_ = nullptr;
+    std::string contact_udp_, contact_tcp_, contact_tls_;
+    std::string user_agent_;
+    std::set<std::pair<std::chrono::steady_clock::time_point, SubscriptionId>> subscriber_due_;
+    std::unique_ptr<core::Timer> subscriber_timer_;
+    std::chrono::steady_clock::time_point subscriber_timer_at_{};
+    std::minstd_rand refresh_random_;
     std::unordered_map<WatcherId, std::unique_ptr<Watcher>> watchers_;
     /// Watchers whose terminating NOTIFY is sent and not answered (at most end_window), and
     /// those whose NOTIFY waits for room, in order.
