@@ -119,7 +119,7 @@ Gateway::Gateway(core::EventLoop& loop, const core::Config& config)
     : loop_(loop), config_(config),
       sender_limiter_({config.xmpp.max_stanzas_per_sender, config.xmpp.burst_per_sender}),
       link_(loop, config.xmpp), resolver_(loop, config.dns, resolver_options(config)),
-      agent_(loop, config.sip),
+      agent_(loop, config.sip), trimmer_(loop, [this] { return agent_.transactions(); }),
       services_(
           config.xmpp.component,
           xmpp::ServiceInfo{.name = "xsgw",
@@ -263,6 +263,7 @@ void Gateway::begin_stop() {
     relay_.stop_taking();
     presence_.shutdown();
     calls_.stop();
+    trimmer_.stop();
 }
 
 std::size_t Gateway::toward_sip() const {
@@ -465,6 +466,14 @@ std::vector<core::Sample> Gateway::metrics() const {
         "SIP requests refused because their source is not a SIP server of their From domain "
         "(sip.verify_from_domain)",
         "counter", static_cast<double>(agent_.source_refused()));
+    add("xsgw_memory_pool_bytes",
+        "Bytes of the long-lived pool in use (subscriptions' state, issue 4)", "gauge",
+        static_cast<double>(core::LongLived::in_use()));
+    add("xsgw_memory_trims_total",
+        "Times the heap's free memory was given back to the system (malloc_trim)", "counter",
+        static_cast<double>(trimmer_.trims()));
+    add("xsgw_memory_returned_bytes_total", "Resident bytes those trims gave back to the system",
+        "counter", static_cast<double>(trimmer_.returned_bytes()));
     add("xsgw_dns_waiting_messages", "Messages toward SIP waiting for their DNS lookup", "gauge",
         static_cast<double>(relay_.waiting_for_dns()));
     add("xsgw_sip_awaiting_confirmation",

@@ -2,6 +2,7 @@
 
 #include "xsgw/bridge/routing.hpp"
 #include "xsgw/bridge/stanza_presence.hpp"
+#include "xsgw/core/long_lived.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -98,6 +99,7 @@ PresenceBridge::~PresenceBridge() {
 // XMPP side
 
 void PresenceBridge::from_xmpp(const gloox::Tag& stanza) {
+    const core::LongLived long_lived; // subscriptions' state (issue 4)
     ++stats_.xmpp_in;
     const std::string type = stanza.findAttribute("type");
     auto from = address::parse_jid(stanza.findAttribute("from"));
@@ -366,6 +368,7 @@ void PresenceBridge::start_outbound(const Key& key, std::chrono::seconds expires
 
 void PresenceBridge::on_resolved(const Key& key, std::uint64_t generation,
                                  const dns::Resolution& resolution, std::chrono::seconds expires) {
+    const core::LongLived long_lived; // subscriptions' state (issue 4)
     auto it = outbound_.find(key);
     if (it == outbound_.end() || it->second.generation != generation) return;
     Outbound& out = it->second;
@@ -867,6 +870,7 @@ void PresenceBridge::on_link_up() {
 }
 
 void PresenceBridge::restore_next() {
+    const core::LongLived long_lived; // subscriptions' state (issue 4)
     if (!restored_ || restore_done_) return;
     while (restoring_.size() < restore_window && !restore_.empty()) {
         const Key key = restore_.front();
@@ -909,6 +913,7 @@ void PresenceBridge::settle_restored(const Key& key) {
 }
 
 void PresenceBridge::load_state() {
+    const core::LongLived long_lived; // subscriptions' state (issue 4)
     std::ifstream in(state_path_);
     if (!in) {
         if (errno != ENOENT)

@@ -11,9 +11,11 @@
 #include "handles.hpp"
 #include "incoming.hpp"
 #include "sofia_nta.hpp"
+#include "xsgw/core/long_lived.hpp"
 
 #include <algorithm>
 #include <charconv>
+#include <sofia-sip/nta_tag.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/su_string.h>
@@ -72,6 +74,15 @@ int UserAgent::subscribe_answered(nta_outgoing_magic_t* magic, nta_outgoing_t* o
     return 0;
 }
 
+std::size_t UserAgent::transactions() const {
+    if (default_leg_ == nullptr || leg_ == nullptr) return 0;
+    usize_t incoming = 0;
+    usize_t outgoing = 0;
+    nta_agent_get_stats(default_leg_->agent, NTATAG_S_IRQ_HASH_USED_REF(incoming),
+                        NTATAG_S_ORQ_HASH_USED_REF(outgoing), TAG_END());
+    return incoming + outgoing;
+}
+
 const std::string& UserAgent::contact_for(const std::string& transport) const {
     if (transport == "tls" && !contact_tls_.empty()) return contact_tls_;
     if (transport == "tcp" && !contact_tcp_.empty()) return contact_tcp_;
@@ -80,6 +91,7 @@ const std::string& UserAgent::contact_for(const std::string& transport) const {
 
 SubscriptionId UserAgent::subscribe(const OutgoingSubscribe& request, std::vector<NextHop> hops,
                                     SubscriberCallbacks callbacks) {
+    const core::LongLived long_lived; // the dialog's state (issue 4)
     if (nua_ == nullptr || leg_ == nullptr || shut_down_ || stopping_) return 0;
     auto s = std::make_unique<Subscriber>();
     s->owner = this;
@@ -201,6 +213,7 @@ void UserAgent::unsubscribe(SubscriptionId id) {
 
 void UserAgent::on_subscribe_answer(Subscriber& s, int status, const char* phrase,
                                     const void* raw) {
+    const core::LongLived long_lived; // the dialog's state (issue 4)
     const auto* sip = static_cast<const sip_t*>(raw);
     const std::string text = phrase != nullptr ? phrase : "";
     const bool ok = status < 300;
@@ -273,6 +286,7 @@ void UserAgent::on_subscribe_answer(Subscriber& s, int status, const char* phras
 }
 
 int UserAgent::on_stray_request(nta_incoming_s* irq, const void* raw) {
+    const core::LongLived long_lived; // the dialog's state (issue 4)
     (void)irq;
     const auto* sip = static_cast<const sip_t*>(raw);
     if (sip == nullptr || sip->sip_request == nullptr ||
@@ -383,6 +397,7 @@ void UserAgent::schedule(Subscriber& s) {
 }
 
 void UserAgent::on_subscriber_timer() {
+    const core::LongLived long_lived; // the dialog's state (issue 4)
     const auto now = Clock::now();
     // A bounded batch per turn of the loop: the rest follows at once.
     for (int n = 0; n < 1000 && !subscriber_due_.empty(); ++n) {

@@ -6,6 +6,7 @@
 #include "xsgw/bridge/presence_bridge.hpp"
 #include "xsgw/core/config.hpp"
 #include "xsgw/core/event_loop.hpp"
+#include "xsgw/core/long_lived.hpp"
 #include "xsgw/core/metrics.hpp"
 #include "xsgw/dns/resolver.hpp"
 #include "xsgw/sip/user_agent.hpp"
@@ -154,6 +155,7 @@ private:
     xmpp::ComponentLink link_;
     dns::Resolver resolver_;
     sip::UserAgent agent_;
+    core::HeapTrimmer trimmer_; ///< issue 4: a burst's memory goes back
     xmpp::Services services_;
     MessageRelay relay_;
     PresenceBridge presence_;

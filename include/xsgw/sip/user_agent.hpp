@@ -447,6 +447,9 @@ public:
     void on_event(int event, int status, const char* phrase, nua_handle_s* nh, void* hmagic,
                   const void* sip, const void* tags);
 
+    /// SIP transactions alive in the stack now (server and client; answered ones count until
+    /// their timers end, 32 s over UDP).
+    std::size_t transactions() const;
     /// Subscriptions, watchers and publications held now (tests, metrics).
     std::size_t subscriber_count() const { return subscribers_.size(); }
     std::size_t watcher_count() const { return watchers_.size(); }
