@@ -125,7 +125,7 @@ void* allocate(std::size_t size) {
     return std::malloc(size == 0 ? 1 : size);
 }
 
-void release(void* p) {
+[[maybe_unused]] void release(void* p) {
     if (p == nullptr) return;
 #if XSGW_POOL
     if (give_back(p)) return;
@@ -133,7 +133,7 @@ void release(void* p) {
     std::free(p);
 }
 
-void* allocate_or_throw(std::size_t size) {
+[[maybe_unused]] void* allocate_or_throw(std::size_t size) {
     for (;;) {
         if (void* p = allocate(size)) return p;
         const std::new_handler handler = std::get_new_handler();

@@ -68,9 +68,11 @@ int UserAgent::subscribe_answered(nta_outgoing_magic_t* magic, nta_outgoing_t* o
     if (status < 200) return 0;
     const char* phrase = sip != nullptr && sip->sip_status != nullptr ? sip->sip_status->st_phrase
                                                                       : sip_status_phrase(status);
+    // The response lives as long as the transaction: the handler first (it may send the next
+    // request, or forget s), then the transaction goes.
     s->orq = nullptr;
-    nta_outgoing_destroy(orq);
     s->owner->on_subscribe_answer(*s, status, phrase, sip);
+    nta_outgoing_destroy(orq);
     return 0;
 }
 
