@@ -76,6 +76,12 @@ PresenceBridge::PresenceBridge(core::EventLoop& loop, const core::Config& config
     });
     agent_.set_watcher_end_handler(
         [this](sip::WatcherId id, const std::string& reason) { on_watcher_end(id, reason); });
+    // P9: a watcher that ends its subscription sees the user closed in the final NOTIFY.
+    agent_.set_final_body_handler([this](sip::WatcherId id) {
+        const auto it = inbound_.find(id);
+        return it == inbound_.end() ? std::string()
+                                    : translate::presence_to_pidf(it->second.presentity, {});
+    });
     agent_.set_max_watcher_expires(config_.max_expires);
     state_path_ = config_.state_file;
     if (state_path_.empty()) {
@@ -93,6 +99,7 @@ PresenceBridge::~PresenceBridge() {
     *alive_ = false;
     agent_.set_subscribe_handler(nullptr);
     agent_.set_watcher_end_handler(nullptr);
+    agent_.set_final_body_handler(nullptr);
 }
 
 // ---------------------------------------------------------------------------

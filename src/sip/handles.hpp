@@ -75,6 +75,7 @@ struct UserAgent::Watcher : Magic {
     std::string final_content_type; ///< the final NOTIFY's body while it waits
     std::string final_body;
     bool ending_by_peer = false;         ///< the watcher sent Expires: 0
+    std::string call_id;                 ///< of its dialog
     std::unique_ptr<core::Timer> expiry; ///< ours, just ahead of nua's own
 };
 

@@ -12,6 +12,11 @@
 // leg, it is bound to a callback of ours that offers each request to the user agent first (a
 // NOTIFY whose Call-ID is one of our subscriptions) and gives every other to nua's callback,
 // unchanged. The agent comes with it. Nothing else changes for nua.
+//
+// F2 (P9): nua answers a watcher's SUBSCRIBE Expires: 0 itself and sends the final NOTIFY with
+// the last body it sent (an open PIDF), before its user hears of it. nua sends every request
+// with nta_outgoing_mcreate, through its PLT too: defined here, it shows the user agent each
+// request first (DefaultLeg::outgoing), which puts the closed state in that NOTIFY.
 #include "sofia_nta.hpp"
 
 #include <dlfcn.h>
@@ -84,4 +89,23 @@ nta_leg_tcreate(nta_agent_t* agent, nta_request_f* callback, nta_leg_magic_t* ma
         nta_leg_bind(leg, callback, magic);
     }
     return leg;
+}
+
+extern "C" __attribute__((visibility("default"), noinline)) nta_outgoing_t*
+nta_outgoing_mcreate(nta_agent_t* agent, nta_response_f* callback, nta_outgoing_magic_t* magic,
+                     const url_string_t* route_url, msg_t* msg, tag_type_t tag, tag_value_t value,
+                     ...) {
+    using Function = nta_outgoing_t* (*)(nta_agent_t*, nta_response_f*, nta_outgoing_magic_t*,
+                                         const url_string_t*, msg_t*, tag_type_t, tag_value_t, ...);
+    static const auto sofia = reinterpret_cast<Function>(dlsym(RTLD_NEXT, "nta_outgoing_mcreate"));
+    if (sofia == nullptr) return nullptr;
+    if (msg != nullptr) {
+        for (const auto& entry : xsgw::sip::detail::entries)
+            if (entry->leg.agent == agent && entry->leg.outgoing) entry->leg.outgoing(msg);
+    }
+    ta_list ta;
+    ta_start(ta, tag, value);
+    nta_outgoing_t* orq = sofia(agent, callback, magic, route_url, msg, ta_tags(ta));
+    ta_end(ta);
+    return orq;
 }

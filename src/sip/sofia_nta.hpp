@@ -8,6 +8,7 @@ struct nta_agent_s;
 struct nta_leg_s;
 struct nta_incoming_s;
 struct sip_s;
+struct msg_s;
 
 namespace xsgw::sip::detail {
 
@@ -18,6 +19,9 @@ struct DefaultLeg {
     /// Looks at a request first: returns the status nta answers with (0: answered already),
     /// or -1 to hand it to nua. Empty: everything goes to nua.
     std::function<int(nta_incoming_s*, const sip_s*)> claim;
+    /// Sees each request nua sends through this agent (nta_outgoing_mcreate) before it goes,
+    /// and may change it. Empty: none.
+    std::function<void(msg_s*)> outgoing;
 };
 
 /// The default leg nua made last and nobody took yet (nua_create makes it before it

@@ -2,7 +2,8 @@
 // usages (the subscriber role is in subscriber.cpp, on nta).
 //
 // What nua does by itself here (found by experiment, see the commit message): as notifier it
-// answers refreshes, sends the final NOTIFY on expiry (with the last body), and refreshes a
+// answers refreshes, sends the final NOTIFY on expiry or Expires: 0 (with the last body: the
+// closed state goes in, on_outgoing_request), and refreshes a
 // publication with SIP-If-Match.
 #include "handles.hpp"
 #include "incoming.hpp"
@@ -10,8 +11,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <sofia-sip/msg_header.h>
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_status.h>
+#include <sofia-sip/su_string.h>
 #include <spdlog/spdlog.h>
 
 namespace xsgw::sip {
@@ -102,11 +105,48 @@ void UserAgent::on_incoming_subscribe(nua_handle_s* nh, Watcher* known, int stat
             return;
         }
         fresh->accepted = true;
+        fresh->call_id = in.call_id;
+        watcher_by_call_id_.emplace(in.call_id, fresh->id);
         nua_handle_bind(nh, fresh.get());
         watchers_.emplace(fresh->id, std::move(fresh));
     }
     if (accept && decision.expires.count() > 0) arm_watcher_expiry(*w, decision.expires);
     if (decision.after) decision.after();
+}
+
+void UserAgent::on_outgoing_request(msg_s* msg) {
+    // F2 (P9): nua's own final NOTIFY to a watcher (after its Expires: 0) carries the last body
+    // it sent; the closed state goes in instead. Ours (the bridge's, w.final_sent) are left.
+    sip_t* sip = sip_object(msg);
+    if (sip == nullptr || sip->sip_request == nullptr ||
+        sip->sip_request->rq_method != sip_method_notify || sip->sip_call_id == nullptr ||
+        sip->sip_subscription_state == nullptr ||
+        !su_casematch(sip->sip_subscription_state->ss_substate, "terminated") || !final_body_)
+        return;
+    const auto found = watcher_by_call_id_.find(sip->sip_call_id->i_id);
+    if (found == watcher_by_call_id_.end()) return;
+    const auto it = watchers_.find(found->second);
+    if (it == watchers_.end() || it->second->final_sent) return;
+    const std::string body = final_body_(found->second);
+    if (body.empty()) return;
+    su_home_t* home = msg_home(msg);
+    sip_payload_t* payload = sip_payload_make(home, body.c_str());
+    sip_content_type_t* type = sip_content_type_make(home, "application/pidf+xml");
+    sip_content_length_t* length = sip_content_length_create(home, body.size());
+    if (payload == nullptr || type == nullptr || length == nullptr) return;
+    auto* pub = reinterpret_cast<msg_pub_t*>(sip);
+    const auto header = [](auto* h) { return reinterpret_cast<msg_header_t*>(h); };
+    if (sip->sip_payload != nullptr) msg_header_remove(msg, pub, header(sip->sip_payload));
+    if (sip->sip_content_type != nullptr)
+        msg_header_remove(msg, pub, header(sip->sip_content_type));
+    if (sip->sip_content_length != nullptr)
+        msg_header_remove(msg, pub, header(sip->sip_content_length));
+    msg_header_insert(msg, pub, header(type));
+    msg_header_insert(msg, pub, header(length));
+    msg_header_insert(msg, pub, header(payload));
+    spdlog::info("sip: watcher {} ended its subscription: its final NOTIFY carries the closed "
+                 "state",
+                 found->second);
 }
 
 void UserAgent::arm_watcher_expiry(Watcher& w, std::chrono::seconds granted) {
@@ -193,6 +233,9 @@ void UserAgent::forget_watcher(Watcher& w, const std::string& reason) {
     const bool tell = w.accepted;
     w.accepted = false;
     if (w.nh != nullptr) nua_handle_destroy(w.nh);
+    if (const auto it = watcher_by_call_id_.find(w.call_id);
+        it != watcher_by_call_id_.end() && it->second == id)
+        watcher_by_call_id_.erase(it);
     watchers_.erase(id); // w is gone
     if (finals_in_flight_.erase(id) != 0 && !stopping_) send_waiting_finals();
     if (tell && on_watcher_end_) on_watcher_end_(id, reason);

@@ -353,6 +353,7 @@ UserAgent::UserAgent(core::EventLoop& loop, const core::SipConfig& config)
     default_leg_->claim = [this](nta_incoming_s* irq, const sip_t* sip) {
         return on_stray_request(irq, sip);
     };
+    default_leg_->outgoing = [this](msg_s* msg) { on_outgoing_request(msg); };
     leg_ = nta_leg_tcreate(default_leg_->agent, &refuse_on_own_leg, nullptr, NTATAG_NO_DIALOG(1),
                            URLTAG_URL("sip:xsgw-subscriber.invalid"), TAG_END());
     user_agent_ = agent;

@@ -70,10 +70,6 @@ SCENARIO_DEADLINE = 60.0
 # Requirements xsgw is known not to meet, each printed as `# KNOWN SHORTFALL` by the run that meets it
 # instead of failing (Harness.shortfall). Remove an entry to make its check fail again.
 KNOWN_SHORTFALLS = {
-    # /tmp/notes e2e finding F2, "Decisions" in include/xsgw/bridge/presence_bridge.hpp: Sofia's nua
-    # answers a watcher's in-dialog SUBSCRIBE Expires: 0 and sends the final NOTIFY itself, with the
-    # last body, before the gateway hears of it. Expiry, rejection and shutdown are not affected.
-    'F2': 'P9: the final NOTIFY after a watcher\'s Expires: 0 should carry a closed PIDF',
 }
 MAX_PER_USER = 5
 PUBLISH_EXPIRES = 4
@@ -2072,7 +2068,7 @@ async def p8_p9_p10_sip_watches_xmpp(h):
     check(params.get('reason') == 'timeout', 'final NOTIFY %r, expected terminated;reason=timeout (P9)'
           % n.header('subscription-state'))
     doc = gateway_pidf(n, 'the final NOTIFY')
-    h.shortfall('F2', doc.tuples and not doc.open_tuples(), 'the final NOTIFY after Expires: 0 has %s' % doc.tuples)
+    check(doc.tuples and not doc.open_tuples(), 'the final NOTIFY after Expires: 0 has %s, expected closed (P9, F2)' % doc.tuples)
     await presence_wait(c, is_presence(wjid, 'unavailable'), 5, mark, 'unavailable from %s (P9)' % wjid)
     res = await run.wait()
     check(res.rc == 0, 'sipp watcher exited %d (see %s)' % (res.rc, res.out_path))

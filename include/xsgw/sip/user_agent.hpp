@@ -27,6 +27,7 @@ struct nta_incoming_s;
 struct nta_outgoing_s;
 struct nta_outgoing_magic_s;
 struct sip_s;
+struct msg_s;
 
 namespace xsgw::sip {
 
@@ -354,6 +355,11 @@ public:
     void set_watcher_end_handler(WatcherEndHandler handler) {
         on_watcher_end_ = std::move(handler);
     }
+    /// The body of the final NOTIFY the stack sends by itself when a watcher ends its
+    /// subscription (Expires: 0): P9 wants the closed state there, not the last one sent.
+    /// Returns a PIDF (application/pidf+xml), or "" to leave the NOTIFY as it is.
+    using FinalBodyHandler = std::function<std::string(WatcherId)>;
+    void set_final_body_handler(FinalBodyHandler handler) { final_body_ = std::move(handler); }
     /// Sends a NOTIFY to a watcher; state terminated ends the subscription (reason e.g.
     /// "rejected", "timeout"). Empty body: none. False when the watcher is gone.
     bool notify(WatcherId watcher, SubState state, const std::string& reason,
@@ -568,6 +574,10 @@ private:
     std::chrono::seconds max_watcher_expires_{3600};
     std::chrono::milliseconds timer_n_{32000};
     WatcherEndHandler on_watcher_end_;
+    FinalBodyHandler final_body_;
+    /// Watchers by the Call-ID of their dialog (the final NOTIFY nua sends by itself, F2).
+    std::unordered_map<std::string, WatcherId> watcher_by_call_id_;
+    void on_outgoing_request(msg_s* msg);
     QueueLimits limits_;
     RateLimiter rate_limiter_;
     RateLimitStats rate_limited_;
