@@ -62,6 +62,7 @@ struct UserAgent::Subscriber {
     bool unsubscribed = false;      ///< the SUBSCRIBE Expires: 0 is sent
     bool raised = false;            ///< a 423 raised expires once already
     std::uint8_t retries = 0;       ///< 5xx with a short Retry-After in a row
+    std::uint8_t resubscribes = 0;  ///< new dialogs after deactivated / probation in a row
 };
 
 struct UserAgent::Watcher : Magic {

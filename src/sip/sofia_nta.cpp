@@ -19,6 +19,7 @@
 // request first (DefaultLeg::outgoing), which puts the closed state in that NOTIFY.
 #include "sofia_nta.hpp"
 
+#include <cstdint>
 #include <dlfcn.h>
 #include <memory>
 #include <sofia-sip/nta.h>
@@ -99,7 +100,8 @@ nta_outgoing_mcreate(nta_agent_t* agent, nta_response_f* callback, nta_outgoing_
                                          const url_string_t*, msg_t*, tag_type_t, tag_value_t, ...);
     static const auto sofia = reinterpret_cast<Function>(dlsym(RTLD_NEXT, "nta_outgoing_mcreate"));
     if (sofia == nullptr) return nullptr;
-    if (msg != nullptr) {
+    // NONE (a msg_t* of -1) is valid here too: no message given.
+    if (msg != nullptr && msg != reinterpret_cast<msg_t*>(static_cast<std::intptr_t>(-1))) {
         for (const auto& entry : xsgw::sip::detail::entries)
             if (entry->leg.agent == agent && entry->leg.outgoing) entry->leg.outgoing(msg);
     }

@@ -30,6 +30,9 @@ using Clock = std::chrono::steady_clock;
 // A 5xx with a Retry-After under this many seconds is retried, at most max_retries times in a row.
 constexpr unsigned long max_retry_after = 32;
 constexpr std::uint8_t max_retries = 5;
+// deactivated / probation answered by a new dialog at most this many times in a row without an
+// active NOTIFY between; then the subscription ends (the bridge retries with its back-off).
+constexpr std::uint8_t max_resubscribes = 3;
 
 // A subscription's Call-ID starts with its id: "s<id>-<random>".
 std::optional<SubscriptionId> id_of_call_id(const char* call_id) {
@@ -56,6 +59,21 @@ std::string route_of(const sip_record_route_t* rr, bool reverse) {
         route += e;
     }
     return route;
+}
+
+// A Contact as the remote target: without URI headers (nta would put them in our requests) or a
+// method parameter (RFC 3261 §12.1.2, as Sofia's own legs do).
+std::string target_of(const sip_contact_t* contact) {
+    if (contact == nullptr) return {};
+    detail::Home home;
+    url_t url = *contact->m_url;
+    url.url_headers = nullptr;
+    if (url.url_params != nullptr) {
+        char* params = su_strdup(home.get(), url.url_params);
+        url.url_params = params != nullptr ? url_strip_param_string(params, "method") : nullptr;
+        if (url.url_params != nullptr && url.url_params[0] == '\0') url.url_params = nullptr;
+    }
+    return home.url(&url);
 }
 
 } // namespace
@@ -133,6 +151,10 @@ bool UserAgent::start_subscriber(Subscriber& s) {
 }
 
 void UserAgent::new_dialog(Subscriber& s, std::chrono::seconds after) {
+    // The old dialog's request in flight (a refresh crossing the NOTIFY that ended it) would
+    // answer into the new one.
+    if (s.orq != nullptr) nta_outgoing_destroy(s.orq);
+    s.orq = nullptr;
     s.call_id = fmt::format("s{}-{}", s.id, fresh_call_id());
     s.local_tag = fresh_call_id().substr(0, 16);
     s.remote_tag.clear();
@@ -225,8 +247,10 @@ void UserAgent::on_subscribe_answer(Subscriber& s, int status, const char* phras
         s.remote_tag = sip->sip_to->a_tag;
         s.route = route_of(sip->sip_record_route, true);
     }
-    if (ok && sip != nullptr && sip->sip_contact != nullptr)
-        s.target = detail::Home().url(sip->sip_contact->m_url);
+    // A target refresh; not from another fork's 2xx.
+    if (ok && sip != nullptr && sip->sip_contact != nullptr && sip->sip_to != nullptr &&
+        sip->sip_to->a_tag != nullptr && su_casematch(sip->sip_to->a_tag, s.remote_tag.c_str()))
+        s.target = target_of(sip->sip_contact);
     if (s.ending) {
         if (!s.unsubscribed && ok && !s.remote_tag.empty() && s.expires > 0) {
             // unsubscribe() came before this answer: the dialog it made is ended now.
@@ -251,7 +275,7 @@ void UserAgent::on_subscribe_answer(Subscriber& s, int status, const char* phras
         if (s.expires > 0) {
             std::uint32_t granted = s.expires;
             if (sip != nullptr && sip->sip_expires != nullptr)
-                granted = static_cast<std::uint32_t>(sip->sip_expires->ex_delta);
+                granted = std::min(granted, static_cast<std::uint32_t>(sip->sip_expires->ex_delta));
             if (granted > 0) refresh_in(s, std::chrono::seconds(granted));
         }
         // P5: Timer N (64*T1): a 2xx without a NOTIFY is no subscription.
@@ -316,7 +340,7 @@ int UserAgent::on_stray_request(nta_incoming_s* irq, const void* raw) {
         s.route = route_of(sip->sip_record_route, false);
     }
     s.remote_cseq = sip->sip_cseq->cs_seq;
-    if (sip->sip_contact != nullptr) s.target = detail::Home().url(sip->sip_contact->m_url);
+    if (sip->sip_contact != nullptr) s.target = target_of(sip->sip_contact);
     return on_notify(s, sip);
 }
 
@@ -333,8 +357,11 @@ int UserAgent::on_notify(Subscriber& s, const void* raw) {
     const sip_subscription_state_t* ss = sip->sip_subscription_state;
     std::optional<std::chrono::seconds> retry = detail::seconds_of(ss->ss_retry_after);
     bool again = false;
+    if (info.state == SubState::active) s.resubscribes = 0;
     if (info.state == SubState::terminated &&
-        (info.reason == "deactivated" || info.reason == "probation")) {
+        (info.reason == "deactivated" || info.reason == "probation") &&
+        s.resubscribes < max_resubscribes && s.expires > 0) {
+        ++s.resubscribes;
         // RFC 6665 §4.1.3: subscribe again (a new dialog), at once or after retry-after.
         spdlog::info("sip: NOTIFY {} -> {}: terminated;reason={}, subscribing again{}",
                      s.request.request_uri, s.request.from, info.reason,
@@ -343,21 +370,28 @@ int UserAgent::on_notify(Subscriber& s, const void* raw) {
         info.body.clear();
         again = true;
     } else if (info.state != SubState::terminated && info.expires && s.expires > 0) {
-        refresh_in(s, *info.expires); // P5: the notifier's expires= rules
+        // P5: the notifier's expires= rules (it may shorten the subscription, not lengthen it).
+        refresh_in(s, std::min(*info.expires, std::chrono::seconds(s.expires)));
     }
     spdlog::debug("sip: NOTIFY {} -> {}: {} {} bytes", s.request.request_uri, s.request.from,
                   ss->ss_substate != nullptr ? ss->ss_substate : "", info.body.size());
     const SubscriptionId id = s.id;
-    if (s.callbacks.on_notify) s.callbacks.on_notify(info);
+    // A copy: the callback may unsubscribe, which clears s.callbacks while it runs.
+    if (const auto tell = s.callbacks.on_notify) tell(info);
     // The callback may have unsubscribed.
     auto it = subscribers_.find(id);
     if (it == subscribers_.end() || it->second.get() != &s || s.ending) return 200;
     if (again) {
         new_dialog(s, info.reason == "probation" ? retry.value_or(std::chrono::seconds(0))
                                                  : std::chrono::seconds(0));
+        if (s.orq == nullptr && s.refresh_at == Clock::time_point{})
+            end_subscriber(s, 503, "Cannot send", "", std::nullopt);
     } else if (info.state == SubState::terminated) {
         end_subscriber(s, 0, "", info.reason, retry);
     } else {
+        // P7: a fetch ends with its terminating NOTIFY; one that says something else is
+        // waited for no longer than Timer N.
+        if (s.expires == 0) s.notify_by = Clock::now() + timer_n_;
         schedule(s);
     }
     return 200;
@@ -414,6 +448,11 @@ void UserAgent::on_subscriber_timer() {
             s.notify_by = {};
             if (s.ending) {
                 forget_subscriber(s); // no final NOTIFY came
+                continue;
+            }
+            if (s.notified && s.expires == 0) {
+                // A fetch that got its state but no terminating NOTIFY: over all the same.
+                end_subscriber(s, 0, "", "timeout", std::nullopt);
                 continue;
             }
             spdlog::info("sip: SUBSCRIBE {} -> {}: no NOTIFY within Timer N", s.request.from,

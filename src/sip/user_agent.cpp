@@ -347,15 +347,25 @@ UserAgent::UserAgent(core::EventLoop& loop, const core::SipConfig& config)
                                      : fmt::format("cannot listen for SIP on {}", config_.listen));
     // Issue 4: our subscriptions' dialogs on nua's nta agent (src/sip/sofia_nta.cpp).
     default_leg_ = detail::take_default_leg();
-    if (default_leg_ == nullptr)
+    if (default_leg_ == nullptr) {
+        // A Sofia-SIP whose calls do not go through the PLT (static, or -Bsymbolic-functions).
+        nua_shutdown(nua_);
+        loop_.run_until([this] { return shut_down_; }, std::chrono::seconds(2));
+        nua_destroy(nua_);
+        nua_ = nullptr;
         throw std::runtime_error("Sofia-SIP's nta_leg_tcreate did not go through xsgw's hook (a "
-                                 "static Sofia-SIP?): subscriptions cannot work");
+                                 "static Sofia-SIP, or one linked with -Bsymbolic-functions?): "
+                                 "subscriptions cannot work");
+    }
     default_leg_->claim = [this](nta_incoming_s* irq, const sip_t* sip) {
         return on_stray_request(irq, sip);
     };
     default_leg_->outgoing = [this](msg_s* msg) { on_outgoing_request(msg); };
     leg_ = nta_leg_tcreate(default_leg_->agent, &refuse_on_own_leg, nullptr, NTATAG_NO_DIALOG(1),
                            URLTAG_URL("sip:xsgw-subscriber.invalid"), TAG_END());
+    if (leg_ == nullptr)
+        spdlog::error("sip: no nta leg for subscriptions (out of memory?): subscribing to SIP "
+                      "presence will fail");
     user_agent_ = agent;
     for (const sip_via_t* via = nta_agent_via(default_leg_->agent); via != nullptr;
          via = via->v_next) {

@@ -126,19 +126,29 @@ struct Watching {
     }
 };
 
+// A gateway user agent and the raw notifier it subscribes through.
+struct Subscribing {
+    Watching w; // outlives the user agent, which may still report while it stops
+    EventLoop loop;
+    UserAgent gateway{loop, listen_on(gateway_port)};
+    Peer peer{loop};
+
+    xsgw::sip::SubscriptionId subscribe(std::chrono::seconds expires) {
+        REQUIRE(peer.raw.ok());
+        const std::vector<NextHop> hops{
+            {"127.0.0.1", static_cast<std::uint16_t>(peer.raw.port()), "udp", "peer", {}}};
+        return gateway.subscribe({"sip:bob@example.test", "sip:alice*xmpp.test@sip.test", expires},
+                                 hops, w.callbacks());
+    }
+};
+
 } // namespace
 
 TEST_CASE("P5 P6 our subscription's NOTIFYs: one before the 2xx makes the dialog; another fork's "
           "481, an older CSeq 500, another event 489, a stranger's 481") {
-    EventLoop loop;
-    UserAgent gateway(loop, listen_on(gateway_port));
-    Peer peer(loop);
-    REQUIRE(peer.raw.ok());
-    Watching w;
-    const std::vector<NextHop> hops{
-        {"127.0.0.1", static_cast<std::uint16_t>(peer.raw.port()), "udp", "peer", {}}};
-    REQUIRE(gateway.subscribe({"sip:bob@example.test", "sip:alice*xmpp.test@sip.test", 600s}, hops,
-                              w.callbacks()) != 0);
+    Subscribing t;
+    auto& [w, loop, gateway, peer] = t;
+    REQUIRE(t.subscribe(600s) != 0);
     const auto subscribe = peer.next_request();
     REQUIRE(subscribe);
     CHECK(subscribe->starts_with("SUBSCRIBE sip:bob@example.test SIP/2.0"));
@@ -177,15 +187,9 @@ TEST_CASE("P5 P6 our subscription's NOTIFYs: one before the 2xx makes the dialog
 
 TEST_CASE("P4 P5 a 503 with a short Retry-After is tried again after it; the refresh goes to the "
           "notifier's Contact in the dialog; the un-SUBSCRIBE waits for the final NOTIFY") {
-    EventLoop loop;
-    UserAgent gateway(loop, listen_on(gateway_port));
-    Peer peer(loop);
-    REQUIRE(peer.raw.ok());
-    Watching w;
-    const std::vector<NextHop> hops{
-        {"127.0.0.1", static_cast<std::uint16_t>(peer.raw.port()), "udp", "peer", {}}};
-    const auto id = gateway.subscribe({"sip:bob@example.test", "sip:alice*xmpp.test@sip.test", 4s},
-                                      hops, w.callbacks());
+    Subscribing t;
+    auto& [w, loop, gateway, peer] = t;
+    const auto id = t.subscribe(4s);
     REQUIRE(id != 0);
     const auto first = peer.next_request();
     REQUIRE(first);
@@ -223,4 +227,44 @@ TEST_CASE("P4 P5 a 503 with a short Retry-After is tried again after it; the ref
     CHECK(peer.next_answer() == 200);
     CHECK(gateway.subscriber_count() == 0);
     CHECK_FALSE(w.end); // the caller asked for the end: it is not told
+}
+
+TEST_CASE("P7 a fetch whose NOTIFY is not terminated ends after Timer N, with the state it got") {
+    Subscribing t;
+    auto& [w, loop, gateway, peer] = t;
+    gateway.set_timer_n(300ms);
+    REQUIRE(t.subscribe(0s) != 0);
+    const auto fetch = peer.next_request();
+    REQUIRE(fetch);
+    CHECK(header(*fetch, "Expires") == "0");
+    peer.respond(*fetch, 200, "f1", "Expires: 0\r\n");
+    peer.notify(*fetch, "f1", 1, "active;expires=0");
+    CHECK(peer.next_answer() == 200);
+    REQUIRE(w.notifies.size() == 1);
+    REQUIRE(loop.run_until([&] { return w.end.has_value(); }, 3s));
+    CHECK(w.end->status == 0);
+    CHECK(w.end->reason == "timeout");
+    CHECK(gateway.subscriber_count() == 0);
+}
+
+TEST_CASE("P4 terminated;reason=deactivated again and again: a new dialog three times, then the "
+          "subscription ends (the bridge's back-off takes over)") {
+    Subscribing t;
+    auto& [w, loop, gateway, peer] = t;
+    REQUIRE(t.subscribe(600s) != 0);
+    std::vector<std::string> call_ids;
+    for (int round = 0; round < 4; ++round) {
+        const auto subscribe = peer.next_request();
+        REQUIRE(subscribe);
+        call_ids.push_back(header(*subscribe, "Call-ID"));
+        peer.respond(*subscribe, 202, "d" + std::to_string(round), "Expires: 600\r\n");
+        peer.notify(*subscribe, "d" + std::to_string(round), 1, "terminated;reason=deactivated");
+        CHECK(peer.next_answer() == 200);
+    }
+    // Four dialogs, each its own Call-ID; after the fourth deactivated, the end.
+    CHECK(call_ids[0] != call_ids[1]);
+    CHECK(call_ids[2] != call_ids[3]);
+    REQUIRE(w.end);
+    CHECK(w.end->reason == "deactivated");
+    CHECK_FALSE(peer.next_request(300ms));
 }
