@@ -1485,7 +1485,7 @@ RunReport run_size(const Options& options, std::uint32_t n, const std::string& w
                              report.state_file_bytes));
         }
 
-        note(fmt::format("watching refreshes for {} s (nua refreshes {}..{} s after each grant)",
+        note(fmt::format("watching refreshes for {} s (xsgw refreshes {}..{} s after each grant)",
                          observe, report.range.min, report.range.max));
         report.observe_start = now_ns();
         session.record_refreshes(&report.refresh_times);
@@ -1717,8 +1717,8 @@ void print_report(const Options& options, const std::vector<RunReport>& reports)
                options.xsgw, options.host, component, xmpp_domain, options.expires, options.window,
                options.rate > 0 ? fmt::format(", at most {:.0f}/s", options.rate) : std::string());
     const RefreshRange range = nua_refresh_range(options.expires);
-    fmt::print("nua (Sofia-SIP 1.12) refreshes {}..{} s after each grant ({}), on its 1-second "
-               "timer\n",
+    fmt::print("xsgw refreshes {}..{} s after each grant ({}: the rule of Sofia-SIP 1.12's nua, "
+               "which held the subscriptions before stop 16), each on its own time\n",
                range.min, range.max,
                options.expires > 90 && options.expires < 300 ? "30..60 s before expiry"
                                                              : "25 %..75 % of it");
@@ -1806,7 +1806,7 @@ void print_report(const Options& options, const std::vector<RunReport>& reports)
         std::sort(delays.begin(), delays.end());
         if (!delays.empty()) {
             fmt::print("  refresh delay after the grant (NOTIFY sent): min {:.1f} s, p50 {:.1f} "
-                       "s, max {:.1f} s (nua draws {}..{} s); per 5 s:",
+                       "s, max {:.1f} s (drawn from {}..{} s); per 5 s:",
                        delays.front(), nearest_rank(delays, 0.5), delays.back(), r.range.min,
                        r.range.max);
             const double first = std::floor(delays.front() / 5) * 5;
