@@ -324,14 +324,17 @@ public:
     // --- Subscriber (we watch a SIP presentity) ---
 
     /// Sends a SUBSCRIBE (Event: presence, Accept: application/pidf+xml) through the first
-    /// hop that answers (D5 fail-over). Refreshes before expiry, honouring the notifier's
-    /// expires, with jitter (P5); 423 is retried with Min-Expires (P4); 481 on refresh
-    /// starts a new dialog (P4). Returns 0 when it cannot start (no handle).
+    /// hop that answers (D5 fail-over); the dialog is ours, on nta (src/sip/subscriber.cpp).
+    /// Refreshes before expiry, honouring the notifier's expires, with jitter (P5); 423 is
+    /// retried with Min-Expires (P4); a 481 on refresh ends it with 481 (the bridge starts a
+    /// new dialog). Returns 0 when it cannot start (stopping, or no usable hop).
     SubscriptionId subscribe(const OutgoingSubscribe& request, std::vector<NextHop> hops,
                              SubscriberCallbacks callbacks);
-    /// How long a subscription waits for its first NOTIFY after a 2xx (Timer N, 64*T1).
+    /// How long a subscription waits for its first NOTIFY after a 2xx, and for the final one
+    /// after an un-SUBSCRIBE (Timer N, 64*T1).
     void set_timer_n(std::chrono::milliseconds wait) { timer_n_ = wait; }
-    /// Ends one of our subscriptions: SUBSCRIBE Expires: 0 (P6); no callback runs after.
+    /// Ends one of our subscriptions: SUBSCRIBE Expires: 0 (P6), held until the final NOTIFY;
+    /// no callback runs after.
     void unsubscribe(SubscriptionId id);
 
     // --- Notifier (a SIP watcher watches an XMPP user) ---
