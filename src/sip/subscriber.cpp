@@ -424,14 +424,17 @@ void UserAgent::schedule(Subscriber& s) {
     s.due = next;
     if (next == Clock::time_point{}) return;
     subscriber_due_.emplace(next, s.id);
+    if (!subscriber_timer_ || !subscriber_timer_->armed() || next < subscriber_timer_at_)
+        arm_subscriber_timer(next);
+}
+
+void UserAgent::arm_subscriber_timer(std::chrono::steady_clock::time_point at) {
     if (!subscriber_timer_) subscriber_timer_ = std::make_unique<core::Timer>(loop_);
-    if (!subscriber_timer_->armed() || next < subscriber_timer_at_) {
-        subscriber_timer_at_ = next;
-        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-            next - Clock::now() + std::chrono::microseconds(999));
-        subscriber_timer_->start(std::max(wait, std::chrono::milliseconds(0)),
-                                 [this] { on_subscriber_timer(); });
-    }
+    subscriber_timer_at_ = at;
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+        at - Clock::now() + std::chrono::microseconds(999));
+    subscriber_timer_->start(std::max(wait, std::chrono::milliseconds(0)),
+                             [this] { on_subscriber_timer(); });
 }
 
 void UserAgent::on_subscriber_timer() {
@@ -483,13 +486,7 @@ void UserAgent::on_subscriber_timer() {
         schedule(s);
     }
     subscriber_timer_at_ = {};
-    if (!subscriber_due_.empty()) {
-        subscriber_timer_at_ = subscriber_due_.begin()->first;
-        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
-            subscriber_timer_at_ - Clock::now() + std::chrono::microseconds(999));
-        subscriber_timer_->start(std::max(wait, std::chrono::milliseconds(0)),
-                                 [this] { on_subscriber_timer(); });
-    }
+    if (!subscriber_due_.empty()) arm_subscriber_timer(subscriber_due_.begin()->first);
 }
 
 void UserAgent::forget_subscriber(Subscriber& s) {

@@ -507,6 +507,7 @@ private:
     void new_dialog(Subscriber& s, std::chrono::seconds after);
     void schedule(Subscriber& s);
     void on_subscriber_timer();
+    void arm_subscriber_timer(std::chrono::steady_clock::time_point at);
     /// Forgets a subscription without a word to anyone (its request in flight is dropped).
     void forget_subscriber(Subscriber& s);
     void end_subscriber(Subscriber& s, int status, const std::string& phrase,
